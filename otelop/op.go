@@ -1,0 +1,378 @@
+package otelop
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"runtime"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/otelop/otelop/internal/attrs"
+	"github.com/otelop/otelop/registry"
+)
+
+// Op is a registered operation with input In and output Out. It is safe for
+// concurrent use.
+type Op[In, Out any] struct {
+	fn     func(context.Context, In) (Out, error)
+	spec   Spec
+	meta   registry.Metadata
+	traced bool
+	tp     trace.TracerProvider // nil: the global provider at call time
+	tracer atomic.Pointer[tracerCache]
+
+	in, out     *typeInfo
+	checkInput  bool                 // the input declares validation
+	staticAttrs []attribute.KeyValue // attributes shared by every call
+}
+
+type tracerCache struct {
+	tp     trace.TracerProvider
+	tracer trace.Tracer
+}
+
+// Option configures an operation at Define or New.
+type Option interface{ apply(*config) }
+
+type config struct {
+	reg *registry.Registry
+	tp  trace.TracerProvider
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// WithRegistry registers the operation in r instead of [registry.Default].
+func WithRegistry(r *registry.Registry) Option {
+	return optionFunc(func(c *config) { c.reg = r })
+}
+
+// WithTracerProvider makes the operation's spans come from tp. By default
+// they come from otel.GetTracerProvider(), read at call time.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) { c.tp = tp })
+}
+
+// Define wraps fn as an operation and registers it. It panics when the spec
+// is invalid, the types break a convention (a ref tag on a field that is not
+// a string or []string) or the name is taken, naming both definition sites,
+// like http.Handle. Use [New] to get the error instead.
+func Define[In, Out any](spec Spec, fn func(context.Context, In) (Out, error), opts ...Option) *Op[In, Out] {
+	op, err := newOp(spec, fn, 2, opts)
+	if err != nil {
+		panic(err)
+	}
+	return op
+}
+
+// New is [Define] returning the error instead of panicking.
+func New[In, Out any](spec Spec, fn func(context.Context, In) (Out, error), opts ...Option) (*Op[In, Out], error) {
+	return newOp(spec, fn, 2, opts)
+}
+
+func newOp[In, Out any](spec Spec, fn func(context.Context, In) (Out, error), skip int, opts []Option) (*Op[In, Out], error) {
+	definedAt := ""
+	if _, file, line, ok := runtime.Caller(skip + 1); ok {
+		definedAt = fmt.Sprintf("%s:%d", file, line)
+	}
+	if fn == nil {
+		return nil, fmt.Errorf("otelop: operation %q defined at %s has a nil function", spec.Name, definedAt)
+	}
+	cfg := config{reg: registry.Default}
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	inT, outT := reflect.TypeFor[In](), reflect.TypeFor[Out]()
+	inInfo, err := inspect(inT)
+	if err != nil {
+		return nil, fmt.Errorf("otelop: operation %q defined at %s: input %w", spec.Name, definedAt, err)
+	}
+	outInfo, err := inspect(outT)
+	if err != nil {
+		return nil, fmt.Errorf("otelop: operation %q defined at %s: output %w", spec.Name, definedAt, err)
+	}
+	op := &Op[In, Out]{
+		fn:         fn,
+		spec:       spec,
+		traced:     spec.Traced(),
+		tp:         cfg.tp,
+		in:         inInfo,
+		out:        outInfo,
+		checkInput: inInfo.validateMethod || inInfo.validateTags,
+	}
+	op.staticAttrs = []attribute.KeyValue{
+		attrs.OperationName.String(spec.Name),
+		attrs.Category.String(spec.Category),
+		attrs.CodeFunctionName.String(funcName(fn)),
+	}
+	if spec.Stage != "" {
+		op.staticAttrs = append(op.staticAttrs, attrs.Stage.String(spec.Stage))
+	}
+	if len(spec.Tags) > 0 {
+		op.staticAttrs = append(op.staticAttrs, attrs.Tags.StringSlice(spec.Tags))
+	}
+	inSchema, err := registry.Schema(inT)
+	if err != nil {
+		return nil, err
+	}
+	outSchema, err := registry.Schema(outT)
+	if err != nil {
+		return nil, err
+	}
+	op.meta = registry.Metadata{
+		Spec:         spec,
+		InputType:    inT,
+		OutputType:   outT,
+		InputSchema:  inSchema,
+		OutputSchema: outSchema,
+		DefinedAt:    definedAt,
+		Invoke:       op.invoke,
+	}
+	if cfg.reg != nil {
+		if err := cfg.reg.Register(op.meta); err != nil {
+			return nil, fmt.Errorf("otelop: %w", err)
+		}
+	}
+	return op, nil
+}
+
+func funcName(fn any) string {
+	if f := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()); f != nil {
+		return f.Name()
+	}
+	return ""
+}
+
+// Metadata returns the operation's registry entry.
+func (o *Op[In, Out]) Metadata() registry.Metadata { return o.meta }
+
+// Spec returns the operation's spec.
+func (o *Op[In, Out]) Spec() Spec { return o.spec }
+
+// Call runs the operation. When the spec is observed, the call opens a span
+// (and so a TaskRun) that records the actor, flags, orchestration, input,
+// result references and outcome; the error of fn is returned unchanged. Input
+// that fails validation returns an error matching [ErrInvalidInput] without
+// calling fn. A panic in fn is recorded and then re-raised.
+func (o *Op[In, Out]) Call(ctx context.Context, in In) (Out, error) {
+	if !o.traced {
+		if o.checkInput {
+			if err := validateInput(o.spec.Name, o.in, &in); err != nil {
+				var zero Out
+				return zero, err
+			}
+		}
+		return o.fn(ctx, in)
+	}
+	return o.observe(ctx, in)
+}
+
+func (o *Op[In, Out]) invoke(ctx context.Context, raw json.RawMessage) (any, error) {
+	var in In
+	if len(bytes.TrimSpace(raw)) == 0 {
+		raw = json.RawMessage("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return nil, &InputError{Operation: o.spec.Name, Err: err}
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, &InputError{Operation: o.spec.Name, Err: errors.New("unexpected data after the JSON value")}
+	}
+	return o.Call(ctx, in)
+}
+
+func (o *Op[In, Out]) tracerFor() trace.Tracer {
+	tp := o.tp
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if c := o.tracer.Load(); c != nil && c.tp == tp {
+		return c.tracer
+	}
+	t := tp.Tracer(attrs.TracerName)
+	o.tracer.Store(&tracerCache{tp: tp, tracer: t})
+	return t
+}
+
+var failedInput = `{"error":"Failed to serialize input"}`
+
+func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
+	var req Request
+	if r := o.in.request(unsafe.Pointer(&in)); r != nil {
+		req = *r
+	}
+	if req.Channel == "" {
+		req.Channel = DefaultChannel
+	}
+	input := failedInput
+	if b, jerr := json.Marshal(in); jerr == nil {
+		input = string(b)
+	}
+	orch := detect(ctx)
+	id := newID()
+
+	a := make([]attribute.KeyValue, 0, len(o.staticAttrs)+13)
+	a = append(a, o.staticAttrs...)
+	a = append(a,
+		attrs.TaskRunID.String(id),
+		attrs.Channel.String(req.Channel),
+		attrs.DryRun.Bool(req.DryRun),
+		attrs.TestMode.Bool(req.TestMode),
+		attrs.Verbose.Bool(req.Verbose),
+		attrs.Orchestrated.Bool(orch.Orchestrator != ""),
+		attrs.Input.String(input),
+	)
+	if req.UserID != "" {
+		a = append(a, attrs.EnduserID.String(req.UserID))
+	}
+	if req.IdempotencyKey != "" {
+		a = append(a, attrs.IdempotencyKey.String(req.IdempotencyKey))
+	}
+	if orch.Orchestrator != "" {
+		a = append(a, attrs.Orchestrator.String(orch.Orchestrator))
+		if orch.FlowRunID != "" {
+			a = append(a, attrs.OrchFlowRunID.String(orch.FlowRunID))
+		}
+		if orch.TaskRunID != "" {
+			a = append(a, attrs.OrchTaskRunID.String(orch.TaskRunID))
+		}
+	}
+	ctx, span := o.tracerFor().Start(ctx, o.spec.Name,
+		trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(a...))
+	start := time.Now()
+
+	if req.Verbose {
+		Log(ctx, slog.LevelInfo, "Starting operation: "+o.spec.Name, "input", input)
+	}
+
+	defer func() {
+		if r := recover(); r != nil {
+			msg := fmt.Sprint(r)
+			span.AddEvent(attrs.ExceptionEventName, trace.WithAttributes(
+				attrs.ExceptionType.String("panic"),
+				attrs.ExceptionMessage.String(msg),
+				attrs.ExceptionStack.String(string(debug.Stack())),
+			))
+			span.SetAttributes(attrs.ErrorType.String("panic"))
+			if req.Verbose {
+				Log(ctx, slog.LevelError, "Operation failed: "+o.spec.Name, "error", "panic: "+msg)
+			}
+			span.SetStatus(codes.Error, "panic: "+msg)
+			span.End()
+			panic(r)
+		}
+	}()
+
+	if o.checkInput {
+		err = validateInput(o.spec.Name, o.in, &in)
+	}
+	if err == nil {
+		out, err = o.fn(ctx, in)
+	}
+
+	if rc := o.out.receipt(unsafe.Pointer(&out)); rc != nil {
+		rc.TaskRunID = id
+	}
+	o.recordOutput(span, &out)
+	if err != nil {
+		span.SetAttributes(attrs.ErrorType.String(errorType(err)))
+		span.RecordError(err, trace.WithStackTrace(true))
+		if req.Verbose {
+			Log(ctx, slog.LevelError, "Operation failed: "+o.spec.Name, "error", err.Error())
+		}
+		span.SetStatus(codes.Error, err.Error())
+	} else {
+		if req.Verbose {
+			Log(ctx, slog.LevelInfo, "Operation completed: "+o.spec.Name,
+				"execution_time", time.Since(start).Seconds())
+		}
+		span.SetStatus(codes.Ok, "")
+	}
+	span.End()
+	return out, err
+}
+
+func (o *Op[In, Out]) recordOutput(span trace.Span, out *Out) {
+	var refs []Ref
+	refs = o.out.appendRefs(refs, unsafe.Pointer(out))
+	var errs []ItemError
+	if o.out.resultRefs || o.out.itemErrors {
+		v := any(*out)
+		if o.out.ptr && reflect.ValueOf(v).IsNil() {
+			v = nil
+		}
+		if r, ok := v.(interface{ ResultRefs() []Ref }); ok {
+			refs = append(refs, r.ResultRefs()...)
+		}
+		if r, ok := v.(interface{ ItemErrors() []ItemError }); ok {
+			errs = r.ItemErrors()
+		}
+	}
+	if len(refs) > 0 {
+		s := make([]string, len(refs))
+		for i, r := range refs {
+			s[i] = r.String()
+		}
+		span.SetAttributes(attrs.ResultRefs.StringSlice(s))
+	}
+	if len(errs) > 0 {
+		if b, err := json.Marshal(errs); err == nil {
+			span.SetAttributes(attrs.ErrorList.String(string(b)))
+		}
+	}
+}
+
+// errorType classifies an error for error.type and TaskRun.error_type.
+func errorType(err error) string {
+	switch {
+	case errors.Is(err, ErrInvalidInput):
+		return "invalid_input"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline_exceeded"
+	}
+	var typed interface{ ErrorType() string }
+	if errors.As(err, &typed) {
+		if t := typed.ErrorType(); t != "" {
+			return t
+		}
+	}
+	// Look through fmt.Errorf wrapping for the type of the cause.
+	for {
+		t := fmt.Sprintf("%T", err)
+		if t != "*fmt.wrapError" && t != "*fmt.wrapErrors" {
+			return t
+		}
+		next := errors.Unwrap(err)
+		if next == nil {
+			return t
+		}
+		err = next
+	}
+}
+
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}

@@ -1,0 +1,147 @@
+package taskrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/otelop/otelop/otelop"
+)
+
+// Status is the state of a TaskRun.
+type Status string
+
+// The states of a TaskRun. PENDING is reserved for runs recorded before they
+// start; the processor writes RUNNING, then SUCCESS or FAILED.
+const (
+	StatusPending Status = "PENDING"
+	StatusRunning Status = "RUNNING"
+	StatusSuccess Status = "SUCCESS"
+	StatusFailed  Status = "FAILED"
+)
+
+// Final reports whether s is SUCCESS or FAILED: a state that a later
+// RUNNING or PENDING write must never replace.
+func (s Status) Final() bool { return s == StatusSuccess || s == StatusFailed }
+
+// Valid reports whether s is one of the four states.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusPending, StatusRunning, StatusSuccess, StatusFailed:
+		return true
+	}
+	return false
+}
+
+// ParseStatus accepts a status in any letter case.
+func ParseStatus(s string) (Status, error) {
+	st := Status(upper(s))
+	if !st.Valid() {
+		return "", fmt.Errorf("taskrun: unknown status %q (want PENDING, RUNNING, SUCCESS or FAILED)", s)
+	}
+	return st, nil
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+// Actor is who ran an operation and through which channel.
+type Actor struct {
+	UserID  string `json:"user_id" bson:"user_id"`
+	Channel string `json:"channel" bson:"channel"`
+}
+
+// LogEntry is one log record of an operation call.
+type LogEntry struct {
+	Time       time.Time      `json:"time" bson:"time"`
+	Level      string         `json:"level" bson:"level"`
+	Message    string         `json:"message" bson:"message"`
+	Attributes map[string]any `json:"attributes,omitempty" bson:"attributes,omitempty"`
+}
+
+// TaskRun is the audit record of one operation call. Its JSON form (and the
+// BSON form in MongoDB) uses the snake_case names below, with id stored as
+// _id.
+type TaskRun struct {
+	ID             string    `json:"id" bson:"_id"`
+	OperationName  string    `json:"operation_name" bson:"operation_name"`
+	Category       string    `json:"category" bson:"category"`
+	Stage          string    `json:"stage" bson:"stage"`
+	Tags           []string  `json:"tags" bson:"tags"`
+	IdempotencyKey string    `json:"idempotency_key,omitempty" bson:"idempotency_key,omitempty"`
+	Actor          Actor     `json:"actor" bson:"actor"`
+	Status         Status    `json:"status" bson:"status"`
+	CreatedAt      time.Time `json:"created_at" bson:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at" bson:"updated_at"`
+	StartedAt      time.Time `json:"started_at" bson:"started_at"`
+	// FinishedAt is nil while the run is not final.
+	FinishedAt *time.Time `json:"finished_at" bson:"finished_at"`
+	// DurationMS is the run's wall time in milliseconds, 0 while running.
+	DurationMS float64 `json:"duration_ms" bson:"duration_ms"`
+
+	Orchestrated          bool   `json:"orchestrated" bson:"orchestrated"`
+	Orchestrator          string `json:"orchestrator" bson:"orchestrator"`
+	OrchestratorFlowRunID string `json:"orchestrator_flow_run_id" bson:"orchestrator_flow_run_id"`
+	OrchestratorTaskRunID string `json:"orchestrator_task_run_id" bson:"orchestrator_task_run_id"`
+
+	// InputDump is the operation's input as a JSON object. Input that is not
+	// a JSON object is stored as {"value": input}; input that could not be
+	// serialised as {"error": "Failed to serialize input"}.
+	InputDump      json.RawMessage    `json:"input_dump" bson:"input_dump"`
+	ResultRefs     []otelop.Ref       `json:"result_refs" bson:"result_refs"`
+	ErrorList      []otelop.ItemError `json:"error_list" bson:"error_list"`
+	ErrorMessage   string             `json:"error_message" bson:"error_message"`
+	ErrorType      string             `json:"error_type" bson:"error_type"`
+	ErrorTraceback string             `json:"error_traceback" bson:"error_traceback"`
+	LogsRef        string             `json:"logs_ref" bson:"logs_ref"`
+	LogEntries     []LogEntry         `json:"log_entries" bson:"log_entries"`
+	// Metadata holds dry_run, test_mode, verbose, execution_time (seconds,
+	// once final) and any otelop.metadata.* span attributes.
+	Metadata map[string]any `json:"metadata" bson:"metadata"`
+
+	TraceID      string `json:"trace_id" bson:"trace_id"`
+	SpanID       string `json:"span_id" bson:"span_id"`
+	ParentSpanID string `json:"parent_span_id" bson:"parent_span_id"`
+	ServiceName  string `json:"service_name" bson:"service_name"`
+}
+
+// ErrNotFound is returned by [Reader.Get] for an unknown id.
+var ErrNotFound = errors.New("taskrun: not found")
+
+// Writer persists TaskRuns.
+//
+// Write upserts every run by ID and is idempotent: writing the same run
+// twice leaves one document. A run whose stored status is final (SUCCESS or
+// FAILED) is never replaced by a non-final one; a final run replaces
+// whatever is stored. Write may be called concurrently; it honours ctx and
+// returns an error when any run was not stored, in which case the caller
+// writes the whole batch again.
+type Writer interface {
+	Write(ctx context.Context, runs []TaskRun) error
+}
+
+// Reader queries TaskRuns.
+type Reader interface {
+	// Get returns the run with the given id, or an error matching ErrNotFound.
+	Get(ctx context.Context, id string) (TaskRun, error)
+	// Find returns the runs matching q, newest first (by started_at, then by
+	// id, both descending), at most q.Limit (100 when zero) of them.
+	Find(ctx context.Context, q Query) ([]TaskRun, error)
+}
+
+// Store is a Writer and a Reader that owns a connection or file.
+type Store interface {
+	Writer
+	Reader
+	// Close releases the store. Calls after Close fail.
+	Close(ctx context.Context) error
+}
