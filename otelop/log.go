@@ -94,9 +94,9 @@ func SlogHandler(next slog.Handler) slog.Handler {
 }
 
 type slogHandler struct {
-	next   slog.Handler
-	attrs  []slog.Attr // WithAttrs before any group, recorded on the span
-	group  string      // dotted group prefix for the span attributes
+	next  slog.Handler
+	attrs []slog.Attr // WithAttrs before any group, recorded on the span
+	group string      // dotted group prefix for the span attributes
 }
 
 func (h *slogHandler) Enabled(ctx context.Context, l slog.Level) bool {

@@ -86,7 +86,7 @@ func New[In, Out any](spec Spec, fn func(context.Context, In) (Out, error), opts
 
 func newOp[In, Out any](spec Spec, fn func(context.Context, In) (Out, error), skip int, opts []Option) (*Op[In, Out], error) {
 	definedAt := ""
-	if _, file, line, ok := runtime.Caller(skip + 1); ok {
+	if _, file, line, ok := runtime.Caller(skip); ok {
 		definedAt = fmt.Sprintf("%s:%d", file, line)
 	}
 	if fn == nil {
@@ -171,14 +171,21 @@ func (o *Op[In, Out]) Spec() Spec { return o.spec }
 func (o *Op[In, Out]) Call(ctx context.Context, in In) (Out, error) {
 	if !o.traced {
 		if o.checkInput {
-			if err := validateInput(o.spec.Name, o.in, &in); err != nil {
-				var zero Out
-				return zero, err
-			}
+			return o.callChecked(ctx, in)
 		}
 		return o.fn(ctx, in)
 	}
 	return o.observe(ctx, in)
+}
+
+// callChecked is the unobserved call of an operation whose input declares
+// validation; kept apart so that Call's own input never escapes.
+func (o *Op[In, Out]) callChecked(ctx context.Context, in In) (Out, error) {
+	if err := validateInput(o.spec.Name, o.in, &in); err != nil {
+		var zero Out
+		return zero, err
+	}
+	return o.fn(ctx, in)
 }
 
 func (o *Op[In, Out]) invoke(ctx context.Context, raw json.RawMessage) (any, error) {

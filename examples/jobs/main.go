@@ -1,0 +1,183 @@
+// Command jobs is the otelop example application: four job operations
+// (create_jobs_batch, update_job, bulk_delete_jobs, process_jobs) run by
+// a few users and by a nightly flow, after which it prints the TaskRuns the
+// calls produced.
+//
+//	go run ./examples/jobs
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/otelop/otelop/otelop"
+	"github.com/otelop/otelop/taskrun"
+	"github.com/otelop/otelop/taskrun/memstore"
+)
+
+func main() {
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: jobs\n\nRuns the example job operations and prints the TaskRuns they produced.\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if err := run(context.Background(), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "jobs:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, w io.Writer) error {
+	store := memstore.New()
+	proc := taskrun.NewProcessor(store)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(proc))
+	otel.SetTracerProvider(tp)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = tp.Shutdown(sctx)
+	}()
+
+	ops, err := DefineOperations(NewRepo())
+	if err != nil {
+		return err
+	}
+	if err := scenario(ctx, ops, w); err != nil {
+		return err
+	}
+	if err := tp.ForceFlush(ctx); err != nil {
+		return fmt.Errorf("flushing TaskRuns: %w", err)
+	}
+	runs, err := store.Find(ctx, taskrun.Query{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nTaskRuns (%d, newest first):\n\n", len(runs))
+	printRuns(w, runs)
+	st := proc.Stats()
+	fmt.Fprintf(w, "\nprocessor: %d states enqueued, %d written, %d dropped\n", st.Enqueued, st.Written, st.Dropped)
+	return nil
+}
+
+// scenario calls the operations as a few users and a nightly flow would,
+// printing one line per call.
+func scenario(ctx context.Context, ops *Operations, w io.Writer) error {
+	say := func(who string, err error, format string, args ...any) {
+		if err != nil {
+			fmt.Fprintf(w, "%-8s %s -> error: %v\n", who, fmt.Sprintf(format, args...), err)
+			return
+		}
+		fmt.Fprintf(w, "%-8s %s\n", who, fmt.Sprintf(format, args...))
+	}
+
+	alice := otelop.Request{UserID: "alice", Channel: "web"}
+	created, err := ops.CreateJobsBatch.Call(ctx, CreateJobsBatchInput{Request: alice, Jobs: []NewJobSpec{
+		{Title: "resize images", Priority: 3},
+		{Title: "send invoices", Priority: 7},
+		{Title: "rebuild search index", Priority: 10},
+		{Title: "archive logs"},
+	}})
+	say("alice", err, "create_jobs_batch: created %v", created.JobIDs)
+	if err != nil {
+		return err
+	}
+
+	bob := otelop.Request{UserID: "bob"}
+	title := "send overdue invoices"
+	upd, err := ops.UpdateJob.Call(ctx, UpdateJobInput{Request: bob, JobID: created.JobIDs[1], Title: &title})
+	say("bob", err, "update_job %s: changed %v", upd.JobID, upd.Changed)
+
+	_, err = ops.UpdateJob.Call(ctx, UpdateJobInput{Request: bob, JobID: "job-9999", Status: "done"})
+	say("bob", err, "update_job job-9999")
+
+	_, err = ops.CreateJobsBatch.Call(ctx, CreateJobsBatchInput{Request: alice, Jobs: []NewJobSpec{{Title: ""}, {Title: "ok", Priority: 42}}})
+	if err != nil && !errors.Is(err, otelop.ErrInvalidInput) {
+		return err
+	}
+	say("alice", err, "create_jobs_batch with a blank title")
+
+	carol := otelop.Request{UserID: "carol", Channel: "cli", DryRun: true, Verbose: true}
+	dry, err := ops.BulkDeleteJobs.Call(ctx, BulkDeleteJobsInput{Request: carol, JobIDs: []string{created.JobIDs[0], created.JobIDs[3]}})
+	say("carol", err, "bulk_delete_jobs (dry run): would delete %v", dry.Deleted)
+
+	carol.DryRun = false
+	del, err := ops.BulkDeleteJobs.Call(ctx, BulkDeleteJobsInput{Request: carol, JobIDs: []string{created.JobIDs[3], "job-0404"}})
+	say("carol", err, "bulk_delete_jobs: deleted %v, %d item errors", del.Deleted, len(del.Errors))
+
+	scheduler := otelop.Request{UserID: "scheduler", Channel: "cron"}
+	err = otelop.Flow(ctx, "nightly_processing", func(ctx context.Context) error {
+		if err := otelop.Task(ctx, "ingest", func(ctx context.Context) error {
+			_, err := ops.CreateJobsBatch.Call(ctx, CreateJobsBatchInput{Request: scheduler, Jobs: []NewJobSpec{{Title: "nightly report", Priority: 5}}})
+			return err
+		}); err != nil {
+			return err
+		}
+		return otelop.Task(ctx, "process", func(ctx context.Context) error {
+			out, err := ops.ProcessJobs.Call(ctx, ProcessJobsInput{Request: scheduler, Limit: 10})
+			say("flow", err, "process_jobs: processed %v, failed %v", out.Processed, out.Failed)
+			return err
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// printRuns writes an aligned table of runs.
+func printRuns(w io.Writer, runs []taskrun.TaskRun) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "OPERATION\tSTATUS\tACTOR\tFLAGS\tDURATION\tFLOW\tREFS\tERROR")
+	for _, r := range runs {
+		var flags []string
+		for _, f := range []string{"dry_run", "test_mode", "verbose"} {
+			if v, _ := r.Metadata[f].(bool); v {
+				flags = append(flags, f)
+			}
+		}
+		refs := make([]string, len(r.ResultRefs))
+		for i, ref := range r.ResultRefs {
+			refs[i] = ref.String()
+		}
+		flow := "-"
+		if r.Orchestrated {
+			flow = r.Orchestrator
+		}
+		errText := r.ErrorMessage
+		if r.ErrorType != "" {
+			errText = r.ErrorType + ": " + errText
+		}
+		if len(r.ErrorList) > 0 {
+			errText = strings.TrimSpace(fmt.Sprintf("%s %d item error(s)", errText, len(r.ErrorList)))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\n",
+			r.OperationName, r.Status, orDash(r.Actor.UserID), r.Actor.Channel, orDash(strings.Join(flags, ",")),
+			time.Duration(r.DurationMS*float64(time.Millisecond)).Round(time.Microsecond),
+			flow, orDash(truncate(strings.Join(refs, " "), 60)), orDash(truncate(errText, 70)))
+	}
+	tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}

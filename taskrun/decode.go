@@ -1,0 +1,195 @@
+package taskrun
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
+	"github.com/otelop/otelop/internal/attrs"
+	"github.com/otelop/otelop/otelop"
+)
+
+// IsOperationSpan reports whether s was started by the otelop wrapper for an
+// observed operation call.
+func IsOperationSpan(s sdktrace.ReadOnlySpan) bool {
+	return s.InstrumentationScope().Name == attrs.TracerName
+}
+
+// FromSpan decodes the TaskRun of an operation span. A span that has not
+// ended yields a RUNNING run; an ended one SUCCESS, or FAILED when its status
+// is Error. ok is false when s is not an operation span (no
+// otelop.taskrun.id). Every field comes from the span itself.
+func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
+	for _, kv := range s.Attributes() {
+		switch kv.Key {
+		case attrs.TaskRunID:
+			run.ID = kv.Value.Emit()
+		case attrs.OperationName:
+			run.OperationName = kv.Value.Emit()
+		case attrs.Category:
+			run.Category = kv.Value.Emit()
+		case attrs.Stage:
+			run.Stage = kv.Value.Emit()
+		case attrs.Tags:
+			run.Tags = stringSlice(kv.Value)
+		case attrs.IdempotencyKey:
+			run.IdempotencyKey = kv.Value.Emit()
+		case attrs.EnduserID:
+			run.Actor.UserID = kv.Value.Emit()
+		case attrs.Channel:
+			run.Actor.Channel = kv.Value.Emit()
+		case attrs.DryRun, attrs.TestMode, attrs.Verbose:
+			setMeta(&run, strings.TrimPrefix(string(kv.Key), "otelop."), kv.Value.AsInterface())
+		case attrs.Orchestrated:
+			run.Orchestrated = kv.Value.Type() == attribute.BOOL && kv.Value.AsBool()
+		case attrs.Orchestrator:
+			run.Orchestrator = kv.Value.Emit()
+		case attrs.OrchFlowRunID:
+			run.OrchestratorFlowRunID = kv.Value.Emit()
+		case attrs.OrchTaskRunID:
+			run.OrchestratorTaskRunID = kv.Value.Emit()
+		case attrs.Input:
+			run.InputDump = inputObject(kv.Value.Emit())
+		case attrs.ResultRefs:
+			for _, r := range stringSlice(kv.Value) {
+				if ref, err := otelop.ParseRef(r); err == nil {
+					run.ResultRefs = append(run.ResultRefs, ref)
+				}
+			}
+		case attrs.ErrorList:
+			var list []otelop.ItemError
+			if json.Unmarshal([]byte(kv.Value.Emit()), &list) == nil {
+				run.ErrorList = list
+			}
+		case attrs.ErrorType:
+			run.ErrorType = kv.Value.Emit()
+		case attrs.LogsRef:
+			run.LogsRef = kv.Value.Emit()
+		default:
+			if k, found := strings.CutPrefix(string(kv.Key), attrs.MetadataPrefix); found && k != "" {
+				setMeta(&run, k, kv.Value.AsInterface())
+			}
+		}
+	}
+	if run.ID == "" {
+		return TaskRun{}, false
+	}
+
+	for _, ev := range s.Events() {
+		if ev.Name == attrs.ExceptionEventName {
+			for _, kv := range ev.Attributes {
+				switch kv.Key {
+				case attrs.ExceptionStack:
+					run.ErrorTraceback = kv.Value.Emit()
+				case attrs.ExceptionMessage:
+					if run.ErrorMessage == "" {
+						run.ErrorMessage = kv.Value.Emit()
+					}
+				}
+			}
+			continue
+		}
+		level, isLog := "", false
+		var attrMap map[string]any
+		for _, kv := range ev.Attributes {
+			if kv.Key == attrs.LogLevel {
+				level, isLog = kv.Value.Emit(), true
+				continue
+			}
+			if attrMap == nil {
+				attrMap = make(map[string]any, len(ev.Attributes))
+			}
+			attrMap[string(kv.Key)] = kv.Value.AsInterface()
+		}
+		if isLog {
+			run.LogEntries = append(run.LogEntries, LogEntry{
+				Time: ev.Time.UTC(), Level: level, Message: ev.Name, Attributes: attrMap,
+			})
+		}
+	}
+
+	sc := s.SpanContext()
+	run.TraceID = sc.TraceID().String()
+	run.SpanID = sc.SpanID().String()
+	if p := s.Parent(); p.SpanID().IsValid() {
+		run.ParentSpanID = p.SpanID().String()
+	}
+	if res := s.Resource(); res != nil {
+		if v, found := res.Set().Value(semconv.ServiceNameKey); found {
+			run.ServiceName = v.Emit()
+		}
+	}
+
+	run.StartedAt = s.StartTime().UTC()
+	run.CreatedAt = run.StartedAt
+	run.UpdatedAt = run.StartedAt
+	if run.Actor.Channel == "" {
+		run.Actor.Channel = otelop.DefaultChannel
+	}
+	if run.InputDump == nil {
+		run.InputDump = json.RawMessage("{}")
+	}
+	end := s.EndTime()
+	if end.IsZero() {
+		run.Status = StatusRunning
+		run.ErrorMessage, run.ErrorType, run.ErrorTraceback = "", "", ""
+		return run, true
+	}
+	end = end.UTC()
+	run.FinishedAt = &end
+	run.UpdatedAt = end
+	d := end.Sub(run.StartedAt)
+	run.DurationMS = float64(d.Microseconds()) / 1000
+	setMeta(&run, "execution_time", d.Seconds())
+	if st := s.Status(); st.Code == codes.Error {
+		run.Status = StatusFailed
+		if st.Description != "" {
+			run.ErrorMessage = st.Description
+		}
+		if run.ErrorType == "" {
+			run.ErrorType = "error"
+		}
+	} else {
+		run.Status = StatusSuccess
+		run.ErrorMessage, run.ErrorType, run.ErrorTraceback = "", "", ""
+	}
+	return run, true
+}
+
+func setMeta(run *TaskRun, k string, v any) {
+	if run.Metadata == nil {
+		run.Metadata = make(map[string]any, 6)
+	}
+	run.Metadata[k] = v
+}
+
+func stringSlice(v attribute.Value) []string {
+	if v.Type() == attribute.STRINGSLICE {
+		return v.AsStringSlice()
+	}
+	if s := v.Emit(); s != "" {
+		return []string{s}
+	}
+	return nil
+}
+
+// inputObject returns the input JSON as an object: valid JSON objects as
+// they are, other JSON values wrapped as {"value": ...}, and anything that
+// is not JSON at all as {"value": "<the text>"}.
+func inputObject(s string) json.RawMessage {
+	b := bytes.TrimSpace([]byte(s))
+	if len(b) > 0 && b[0] == '{' && json.Valid(b) {
+		return json.RawMessage(b)
+	}
+	var v any = s
+	if json.Valid(b) {
+		v = json.RawMessage(b)
+	}
+	out, _ := json.Marshal(map[string]any{"value": v})
+	return out
+}

@@ -1,0 +1,418 @@
+package taskrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/otelop/otelop/internal/attrs"
+)
+
+// FullPolicy says what the Processor does with a TaskRun state when its
+// queue is full.
+type FullPolicy int
+
+const (
+	// Block makes OnStart and OnEnd wait for room in the queue, so that no
+	// run is lost; the operation call waits with them. This is the default.
+	Block FullPolicy = iota
+	// Drop discards the state and counts it in Stats().Dropped; the call
+	// never waits.
+	Drop
+)
+
+// Stats counts TaskRun states: every operation call yields a RUNNING state
+// at its start and a final state at its end. Once the processor is flushed,
+// Enqueued == Written + Failed.
+type Stats struct {
+	Enqueued uint64 `json:"enqueued"` // states accepted into the queue
+	Written  uint64 `json:"written"`  // states persisted (a state coalesced into a later one counts when that one is written)
+	Retried  uint64 `json:"retried"`  // failed write attempts that were retried
+	Failed   uint64 `json:"failed"`   // states given up at Shutdown
+	Dropped  uint64 `json:"dropped"`  // states discarded: queue full under Drop, or after Shutdown
+	Queued   int    `json:"queued"`   // states waiting in the queue now
+}
+
+// ProcessorOption configures a Processor.
+type ProcessorOption func(*procConfig)
+
+type procConfig struct {
+	batchSize    int
+	interval     time.Duration
+	queueSize    int
+	policy       FullPolicy
+	backoffMin   time.Duration
+	backoffMax   time.Duration
+	writeTimeout time.Duration
+	onError      func(error)
+}
+
+// WithBatchSize sets how many runs one Write carries at most (default 256).
+func WithBatchSize(n int) ProcessorOption {
+	return func(c *procConfig) {
+		if n > 0 {
+			c.batchSize = n
+		}
+	}
+}
+
+// WithBatchInterval sets how long the first state of a batch waits for
+// others before the batch is written (default 100ms).
+func WithBatchInterval(d time.Duration) ProcessorOption {
+	return func(c *procConfig) {
+		if d > 0 {
+			c.interval = d
+		}
+	}
+}
+
+// WithQueueSize bounds the queue of states waiting for the writer (default
+// 8192).
+func WithQueueSize(n int) ProcessorOption {
+	return func(c *procConfig) {
+		if n > 0 {
+			c.queueSize = n
+		}
+	}
+}
+
+// WithFullQueuePolicy sets what happens when the queue is full (default
+// [Block]).
+func WithFullQueuePolicy(p FullPolicy) ProcessorOption {
+	return func(c *procConfig) { c.policy = p }
+}
+
+// WithRetryBackoff sets the wait after a failed write: it starts at min and
+// doubles up to max (defaults 50ms and 5s). Failed writes are retried until
+// they succeed or Shutdown gives up.
+func WithRetryBackoff(min, max time.Duration) ProcessorOption {
+	return func(c *procConfig) {
+		if min > 0 {
+			c.backoffMin = min
+		}
+		if max >= c.backoffMin {
+			c.backoffMax = max
+		}
+	}
+}
+
+// WithWriteTimeout bounds each Write call (default 30s).
+func WithWriteTimeout(d time.Duration) ProcessorOption {
+	return func(c *procConfig) {
+		if d > 0 {
+			c.writeTimeout = d
+		}
+	}
+}
+
+// WithErrorHandler receives write errors (default otel.Handle).
+func WithErrorHandler(f func(error)) ProcessorOption {
+	return func(c *procConfig) {
+		if f != nil {
+			c.onError = f
+		}
+	}
+}
+
+// Processor is an sdktrace.SpanProcessor that writes a TaskRun for every
+// operation span: RUNNING when the span starts, SUCCESS or FAILED when it
+// ends. Spans of other instrumentation are ignored.
+//
+// One writer goroutine decodes the spans, coalesces the states of a run,
+// and writes batches; OnStart and OnEnd only enqueue. A failed write is
+// retried with backoff, keeping the batch; a RUNNING state never replaces a
+// final one.
+type Processor struct {
+	w   Writer
+	cfg procConfig
+
+	queue    chan sdktrace.ReadOnlySpan
+	flushReq chan chan struct{}
+	stop     chan struct{} // closed when Shutdown starts
+	abortCtx context.Context // cancelled when Shutdown's context ends
+	abort    context.CancelFunc
+	dead     chan struct{} // closed when the writer goroutine has returned
+	closed   atomic.Bool
+	inflight atomic.Int64
+	once     sync.Once
+
+	enqueued, written, retried, failed, dropped atomic.Uint64
+
+	// owned by the writer goroutine
+	pending map[string]*pendingRun
+	order   []string
+}
+
+type pendingRun struct {
+	run    TaskRun
+	states uint64
+}
+
+var _ sdktrace.SpanProcessor = (*Processor)(nil)
+
+// NewProcessor returns a Processor writing to w and starts its writer
+// goroutine; Shutdown stops it. Defaults: batch size 256, batch interval
+// 100ms, queue size 8192, policy Block, retry backoff 50ms doubling to 5s,
+// write timeout 30s, errors to otel.Handle. Shutdown never closes w.
+func NewProcessor(w Writer, opts ...ProcessorOption) *Processor {
+	cfg := procConfig{
+		batchSize:    256,
+		interval:     100 * time.Millisecond,
+		queueSize:    8192,
+		backoffMin:   50 * time.Millisecond,
+		backoffMax:   5 * time.Second,
+		writeTimeout: 30 * time.Second,
+		onError:      otel.Handle,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	p := &Processor{
+		w:        w,
+		cfg:      cfg,
+		queue:    make(chan sdktrace.ReadOnlySpan, cfg.queueSize),
+		flushReq: make(chan chan struct{}),
+		stop:     make(chan struct{}),
+		dead:     make(chan struct{}),
+		pending:  make(map[string]*pendingRun),
+	}
+	p.abortCtx, p.abort = context.WithCancel(context.Background())
+	go p.run()
+	return p
+}
+
+// OnStart enqueues the RUNNING state of an operation span.
+func (p *Processor) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) {
+	if s.InstrumentationScope().Name == attrs.TracerName {
+		p.enqueue(s)
+	}
+}
+
+// OnEnd enqueues the final state of an operation span.
+func (p *Processor) OnEnd(s sdktrace.ReadOnlySpan) {
+	if s.InstrumentationScope().Name == attrs.TracerName {
+		p.enqueue(s)
+	}
+}
+
+func (p *Processor) enqueue(s sdktrace.ReadOnlySpan) {
+	p.inflight.Add(1)
+	defer p.inflight.Add(-1)
+	if p.closed.Load() {
+		p.dropped.Add(1)
+		return
+	}
+	if p.cfg.policy == Drop {
+		select {
+		case p.queue <- s:
+			p.enqueued.Add(1)
+		default:
+			p.dropped.Add(1)
+		}
+		return
+	}
+	select {
+	case p.queue <- s:
+		p.enqueued.Add(1)
+	case <-p.dead:
+		p.dropped.Add(1)
+	}
+}
+
+// Stats returns the processor's counters.
+func (p *Processor) Stats() Stats {
+	return Stats{
+		Enqueued: p.enqueued.Load(),
+		Written:  p.written.Load(),
+		Retried:  p.retried.Load(),
+		Failed:   p.failed.Load(),
+		Dropped:  p.dropped.Load(),
+		Queued:   len(p.queue),
+	}
+}
+
+// ForceFlush returns once every state enqueued before the call is written,
+// or with ctx's error when ctx ends first (the writer keeps trying).
+func (p *Processor) ForceFlush(ctx context.Context) error {
+	if p.closed.Load() {
+		return nil
+	}
+	done := make(chan struct{})
+	select {
+	case p.flushReq <- done:
+	case <-p.dead:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-p.dead:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Shutdown stops accepting states, writes everything queued and stops the
+// writer. When ctx ends first, the writes under way are cancelled, the
+// states not written are counted as failed, and the error says how many.
+// Shutdown does not close the Writer. Calls after the first return nil.
+func (p *Processor) Shutdown(ctx context.Context) error {
+	var err error
+	p.once.Do(func() {
+		p.closed.Store(true)
+		close(p.stop)
+		select {
+		case <-p.dead:
+		case <-ctx.Done():
+			p.abort()
+			<-p.dead
+			err = ctx.Err()
+		}
+		p.abort()
+		if n := p.failed.Load(); n > 0 {
+			err = errors.Join(err, fmt.Errorf("taskrun: %d TaskRun states were not written", n))
+		}
+	})
+	return err
+}
+
+func (p *Processor) run() {
+	defer close(p.dead)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case s := <-p.queue:
+			p.add(s)
+			if len(p.order) == 1 {
+				timer.Reset(p.cfg.interval)
+			}
+			if len(p.order) >= p.cfg.batchSize {
+				timer.Stop()
+				if !p.writeAll() {
+					return
+				}
+			}
+		case <-timer.C:
+			if !p.writeAll() {
+				return
+			}
+		case done := <-p.flushReq:
+			timer.Stop()
+			p.drain()
+			ok := p.writeAll()
+			close(done)
+			if !ok {
+				return
+			}
+		case <-p.stop:
+			timer.Stop()
+			for {
+				p.drain()
+				if p.inflight.Load() == 0 && len(p.queue) == 0 {
+					break
+				}
+				runtime.Gosched()
+			}
+			p.writeAll()
+			return
+		}
+	}
+}
+
+// drain moves every queued state into pending.
+func (p *Processor) drain() {
+	for {
+		select {
+		case s := <-p.queue:
+			p.add(s)
+		default:
+			return
+		}
+	}
+}
+
+func (p *Processor) add(s sdktrace.ReadOnlySpan) {
+	run, ok := FromSpan(s)
+	if !ok {
+		// Not an operation span after all: nothing to write, but the state
+		// was counted as enqueued.
+		p.written.Add(1)
+		return
+	}
+	if e, found := p.pending[run.ID]; found {
+		e.states++
+		if !(e.run.Status.Final() && !run.Status.Final()) {
+			e.run = run
+		}
+		return
+	}
+	p.pending[run.ID] = &pendingRun{run: run, states: 1}
+	p.order = append(p.order, run.ID)
+}
+
+// writeAll writes pending in batches, retrying each until it is written. It
+// returns false when Shutdown aborted, after counting what was not written
+// as failed.
+func (p *Processor) writeAll() bool {
+	for len(p.order) > 0 {
+		n := min(len(p.order), p.cfg.batchSize)
+		ids := p.order[:n]
+		batch := make([]TaskRun, n)
+		var states uint64
+		for i, id := range ids {
+			e := p.pending[id]
+			batch[i] = e.run
+			states += e.states
+		}
+		if !p.writeBatch(batch) {
+			for _, e := range p.pending {
+				p.failed.Add(e.states)
+			}
+			p.failed.Add(uint64(len(p.queue)))
+			clear(p.pending)
+			p.order = nil
+			return false
+		}
+		for _, id := range ids {
+			delete(p.pending, id)
+		}
+		p.order = p.order[n:]
+		p.written.Add(states)
+	}
+	p.order = nil
+	return true
+}
+
+func (p *Processor) writeBatch(batch []TaskRun) bool {
+	backoff := p.cfg.backoffMin
+	for {
+		ctx, cancel := context.WithTimeout(p.abortCtx, p.cfg.writeTimeout)
+		err := p.w.Write(ctx, batch)
+		cancel()
+		if err == nil {
+			return true
+		}
+		p.retried.Add(1)
+		p.cfg.onError(fmt.Errorf("taskrun: writing %d TaskRuns (retrying in %s): %w", len(batch), backoff, err))
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-p.abortCtx.Done():
+			t.Stop()
+			p.retried.Add(^uint64(0)) // the last attempt is not retried
+			return false
+		}
+		backoff = min(backoff*2, p.cfg.backoffMax)
+	}
+}
