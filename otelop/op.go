@@ -10,11 +10,11 @@ import (
 	"reflect"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
-	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -27,6 +27,9 @@ import (
 // Op is a registered operation with input In and output Out. It is safe for
 // concurrent use.
 type Op[In, Out any] struct {
+	// call is what Call runs: fn itself for an unobserved operation without
+	// input validation, so that such a call costs one indirect call.
+	call   func(context.Context, In) (Out, error)
 	fn     func(context.Context, In) (Out, error)
 	spec   Spec
 	meta   registry.Metadata
@@ -114,6 +117,14 @@ func newOp[In, Out any](spec Spec, fn func(context.Context, In) (Out, error), sk
 		out:        outInfo,
 		checkInput: inInfo.validateMethod || inInfo.validateTags,
 	}
+	switch {
+	case op.traced:
+		op.call = op.observe
+	case op.checkInput:
+		op.call = op.callChecked
+	default:
+		op.call = fn
+	}
 	op.staticAttrs = []attribute.KeyValue{
 		attrs.OperationName.String(spec.Name),
 		attrs.Category.String(spec.Category),
@@ -169,13 +180,7 @@ func (o *Op[In, Out]) Spec() Spec { return o.spec }
 // that fails validation returns an error matching [ErrInvalidInput] without
 // calling fn. A panic in fn is recorded and then re-raised.
 func (o *Op[In, Out]) Call(ctx context.Context, in In) (Out, error) {
-	if !o.traced {
-		if o.checkInput {
-			return o.callChecked(ctx, in)
-		}
-		return o.fn(ctx, in)
-	}
-	return o.observe(ctx, in)
+	return o.call(ctx, in)
 }
 
 // callChecked is the unobserved call of an operation whose input declares
@@ -219,6 +224,27 @@ func (o *Op[In, Out]) tracerFor() trace.Tracer {
 
 var failedInput = `{"error":"Failed to serialize input"}`
 
+var attrPool = sync.Pool{New: func() any { s := make([]attribute.KeyValue, 0, 24); return &s }}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// marshalInput encodes the input as JSON through a pooled buffer: one
+// allocation, the returned string.
+func marshalInput[In any](in *In) string {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	s := failedInput
+	if err := enc.Encode(in); err == nil {
+		s = string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	}
+	if buf.Cap() <= 64<<10 {
+		bufPool.Put(buf)
+	}
+	return s
+}
+
 func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 	var req Request
 	if r := o.in.request(unsafe.Pointer(&in)); r != nil {
@@ -227,15 +253,12 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 	if req.Channel == "" {
 		req.Channel = DefaultChannel
 	}
-	input := failedInput
-	if b, jerr := json.Marshal(in); jerr == nil {
-		input = string(b)
-	}
+	input := marshalInput(&in)
 	orch := detect(ctx)
 	id := newID()
 
-	a := make([]attribute.KeyValue, 0, len(o.staticAttrs)+13)
-	a = append(a, o.staticAttrs...)
+	ap := attrPool.Get().(*[]attribute.KeyValue)
+	a := append((*ap)[:0], o.staticAttrs...)
 	a = append(a,
 		attrs.TaskRunID.String(id),
 		attrs.Channel.String(req.Channel),
@@ -263,6 +286,10 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 	ctx, span := o.tracerFor().Start(ctx, o.spec.Name,
 		trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(a...))
+	// The SDK copied the attributes: the slice goes back to the pool.
+	clear(a)
+	*ap = a[:0]
+	attrPool.Put(ap)
 	start := time.Now()
 
 	if req.Verbose {
@@ -317,7 +344,7 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 }
 
 func (o *Op[In, Out]) recordOutput(span trace.Span, out *Out) {
-	var refs []Ref
+	var refs []string
 	refs = o.out.appendRefs(refs, unsafe.Pointer(out))
 	var errs []ItemError
 	if o.out.resultRefs || o.out.itemErrors {
@@ -326,18 +353,18 @@ func (o *Op[In, Out]) recordOutput(span trace.Span, out *Out) {
 			v = nil
 		}
 		if r, ok := v.(interface{ ResultRefs() []Ref }); ok {
-			refs = append(refs, r.ResultRefs()...)
+			for _, ref := range r.ResultRefs() {
+				if ref.Collection != "" && ref.DocumentID != "" {
+					refs = append(refs, ref.String())
+				}
+			}
 		}
 		if r, ok := v.(interface{ ItemErrors() []ItemError }); ok {
 			errs = r.ItemErrors()
 		}
 	}
 	if len(refs) > 0 {
-		s := make([]string, len(refs))
-		for i, r := range refs {
-			s[i] = r.String()
-		}
-		span.SetAttributes(attrs.ResultRefs.StringSlice(s))
+		span.SetAttributes(attrs.ResultRefs.StringSlice(refs))
 	}
 	if len(errs) > 0 {
 		if b, err := json.Marshal(errs); err == nil {
@@ -374,12 +401,4 @@ func errorType(err error) string {
 		}
 		err = next
 	}
-}
-
-func newID() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return uuid.NewString()
-	}
-	return id.String()
 }

@@ -23,7 +23,7 @@ type typeInfo struct {
 }
 
 type refField struct {
-	collection string
+	prefix     string // "collection/"
 	off        uintptr
 	slice      bool // []string rather than string
 	name       string
@@ -81,9 +81,9 @@ func inspect(t reflect.Type) (*typeInfo, error) {
 		}
 		switch f.Type {
 		case stringType:
-			ti.refs = append(ti.refs, refField{collection: coll, off: off, name: f.Name})
+			ti.refs = append(ti.refs, refField{prefix: coll + "/", off: off, name: f.Name})
 		case stringsType:
-			ti.refs = append(ti.refs, refField{collection: coll, off: off, slice: true, name: f.Name})
+			ti.refs = append(ti.refs, refField{prefix: coll + "/", off: off, slice: true, name: f.Name})
 		default:
 			return nil, fmt.Errorf("field %s.%s: otelop ref fields must be string or []string, not %s", st.Name(), f.Name, f.Type)
 		}
@@ -97,8 +97,8 @@ func parseRefTag(tag string) (string, error) {
 	for part := range strings.SplitSeq(tag, ",") {
 		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
 		if k == "ref" {
-			if v == "" {
-				return "", fmt.Errorf("otelop tag %q: ref needs a collection name (ref=jobs)", tag)
+			if v == "" || strings.Contains(v, "/") {
+				return "", fmt.Errorf("otelop tag %q: ref needs a collection name without a slash (ref=jobs)", tag)
 			}
 			return v, nil
 		}
@@ -171,8 +171,9 @@ func (ti *typeInfo) receipt(v unsafe.Pointer) *Receipt {
 	return (*Receipt)(unsafe.Add(b, ti.receiptOff))
 }
 
-// appendRefs appends the references held in tagged fields of v.
-func (ti *typeInfo) appendRefs(dst []Ref, v unsafe.Pointer) []Ref {
+// appendRefs appends the references held in tagged fields of v, as
+// "collection/document_id".
+func (ti *typeInfo) appendRefs(dst []string, v unsafe.Pointer) []string {
 	if len(ti.refs) == 0 {
 		return dst
 	}
@@ -185,11 +186,11 @@ func (ti *typeInfo) appendRefs(dst []Ref, v unsafe.Pointer) []Ref {
 		if f.slice {
 			for _, id := range *(*[]string)(p) {
 				if id != "" {
-					dst = append(dst, Ref{Collection: f.collection, DocumentID: id})
+					dst = append(dst, f.prefix+id)
 				}
 			}
 		} else if id := *(*string)(p); id != "" {
-			dst = append(dst, Ref{Collection: f.collection, DocumentID: id})
+			dst = append(dst, f.prefix+id)
 		}
 	}
 	return dst

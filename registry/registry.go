@@ -106,12 +106,20 @@ func (r *Registry) Register(m Metadata) error {
 		return fmt.Errorf("registry: operation %q defined at %s is already defined at %s",
 			m.Name, orUnknown(m.DefinedAt), orUnknown(prev.DefinedAt))
 	}
+	r.ops[m.Name] = m.clone()
+	return nil
+}
+
+// clone copies the slices of m so that callers cannot change the registry's
+// entry through them.
+func (m Metadata) clone() Metadata {
 	m.Tags = slices.Clone(m.Tags)
 	m.Permissions = slices.Clone(m.Permissions)
 	m.ModelsIn = slices.Clone(m.ModelsIn)
 	m.ModelsOut = slices.Clone(m.ModelsOut)
-	r.ops[m.Name] = m
-	return nil
+	m.InputSchema = slices.Clone(m.InputSchema)
+	m.OutputSchema = slices.Clone(m.OutputSchema)
+	return m
 }
 
 // Get returns the operation registered under name.
@@ -119,7 +127,7 @@ func (r *Registry) Get(name string) (Metadata, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	m, ok := r.ops[name]
-	return m, ok
+	return m.clone(), ok
 }
 
 // List returns every operation, sorted by name.
@@ -147,7 +155,7 @@ func (r *Registry) filter(keep func(Metadata) bool) []Metadata {
 	out := make([]Metadata, 0, len(r.ops))
 	for _, m := range r.ops {
 		if keep(m) {
-			out = append(out, m)
+			out = append(out, m.clone())
 		}
 	}
 	r.mu.RUnlock()

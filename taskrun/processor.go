@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/otelop/otelop/internal/attrs"
 )
@@ -125,29 +125,38 @@ func WithErrorHandler(f func(error)) ProcessorOption {
 // operation span: RUNNING when the span starts, SUCCESS or FAILED when it
 // ends. Spans of other instrumentation are ignored.
 //
-// One writer goroutine decodes the spans, coalesces the states of a run,
-// and writes batches; OnStart and OnEnd only enqueue. A failed write is
-// retried with backoff, keeping the batch; a RUNNING state never replaces a
-// final one.
+// OnStart and OnEnd only append the span to a bounded buffer. One writer
+// goroutine takes the buffer when a batch is full or the batch interval has
+// passed, decodes the spans, coalesces the states of each run (a run that
+// ended before its RUNNING state was written is written once, final), and
+// writes batches. A failed write is retried with backoff, keeping the batch;
+// a RUNNING state never replaces a final one.
 type Processor struct {
-	w   Writer
-	cfg procConfig
+	w       Writer
+	cfg     procConfig
+	trigger int // buffer length that wakes the writer at once
 
-	queue    chan sdktrace.ReadOnlySpan
+	mu      sync.Mutex
+	notFull *sync.Cond
+	buf     []sdktrace.ReadOnlySpan
+	closed  atomic.Bool // set under mu: no more states are accepted
+	gone    bool        // under mu: the writer has returned
+
+	wake     chan struct{} // capacity 1: the buffer needs the writer
 	flushReq chan chan struct{}
 	stop     chan struct{} // closed when Shutdown starts
-	abortCtx context.Context // cancelled when Shutdown's context ends
-	abort    context.CancelFunc
 	dead     chan struct{} // closed when the writer goroutine has returned
-	closed   atomic.Bool
-	inflight atomic.Int64
+	abortCtx context.Context
+	abort    context.CancelFunc // cancels writes when Shutdown's context ends
 	once     sync.Once
 
 	enqueued, written, retried, failed, dropped atomic.Uint64
 
 	// owned by the writer goroutine
-	pending map[string]*pendingRun
-	order   []string
+	pending map[trace.SpanID]*pendingRun
+	order   []trace.SpanID
+	spare   []sdktrace.ReadOnlySpan
+	batch   []TaskRun
 }
 
 type pendingRun struct {
@@ -177,12 +186,14 @@ func NewProcessor(w Writer, opts ...ProcessorOption) *Processor {
 	p := &Processor{
 		w:        w,
 		cfg:      cfg,
-		queue:    make(chan sdktrace.ReadOnlySpan, cfg.queueSize),
+		trigger:  min(cfg.batchSize, cfg.queueSize),
+		wake:     make(chan struct{}, 1),
 		flushReq: make(chan chan struct{}),
 		stop:     make(chan struct{}),
 		dead:     make(chan struct{}),
-		pending:  make(map[string]*pendingRun),
+		pending:  make(map[trace.SpanID]*pendingRun),
 	}
+	p.notFull = sync.NewCond(&p.mu)
 	p.abortCtx, p.abort = context.WithCancel(context.Background())
 	go p.run()
 	return p
@@ -203,38 +214,39 @@ func (p *Processor) OnEnd(s sdktrace.ReadOnlySpan) {
 }
 
 func (p *Processor) enqueue(s sdktrace.ReadOnlySpan) {
-	p.inflight.Add(1)
-	defer p.inflight.Add(-1)
-	if p.closed.Load() {
+	p.mu.Lock()
+	for len(p.buf) >= p.cfg.queueSize && p.cfg.policy == Block && !p.closed.Load() && !p.gone {
+		p.notFull.Wait()
+	}
+	if p.closed.Load() || p.gone || len(p.buf) >= p.cfg.queueSize {
+		p.mu.Unlock()
 		p.dropped.Add(1)
 		return
 	}
-	if p.cfg.policy == Drop {
+	p.buf = append(p.buf, s)
+	n := len(p.buf)
+	p.enqueued.Add(1)
+	p.mu.Unlock()
+	if n == 1 || n == p.trigger {
 		select {
-		case p.queue <- s:
-			p.enqueued.Add(1)
+		case p.wake <- struct{}{}:
 		default:
-			p.dropped.Add(1)
 		}
-		return
-	}
-	select {
-	case p.queue <- s:
-		p.enqueued.Add(1)
-	case <-p.dead:
-		p.dropped.Add(1)
 	}
 }
 
 // Stats returns the processor's counters.
 func (p *Processor) Stats() Stats {
+	p.mu.Lock()
+	queued := len(p.buf)
+	p.mu.Unlock()
 	return Stats{
 		Enqueued: p.enqueued.Load(),
 		Written:  p.written.Load(),
 		Retried:  p.retried.Load(),
 		Failed:   p.failed.Load(),
 		Dropped:  p.dropped.Load(),
-		Queued:   len(p.queue),
+		Queued:   queued,
 	}
 }
 
@@ -269,7 +281,10 @@ func (p *Processor) ForceFlush(ctx context.Context) error {
 func (p *Processor) Shutdown(ctx context.Context) error {
 	var err error
 	p.once.Do(func() {
+		p.mu.Lock()
 		p.closed.Store(true)
+		p.notFull.Broadcast()
+		p.mu.Unlock()
 		close(p.stop)
 		select {
 		case <-p.dead:
@@ -287,62 +302,80 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 }
 
 func (p *Processor) run() {
-	defer close(p.dead)
+	defer func() {
+		p.mu.Lock()
+		p.gone = true
+		p.notFull.Broadcast()
+		p.mu.Unlock()
+		close(p.dead)
+	}()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	armed := false
 	for {
 		select {
-		case s := <-p.queue:
-			p.add(s)
-			if len(p.order) == 1 {
-				timer.Reset(p.cfg.interval)
-			}
-			if len(p.order) >= p.cfg.batchSize {
-				timer.Stop()
-				if !p.writeAll() {
+		case <-p.wake:
+			p.mu.Lock()
+			n := len(p.buf)
+			p.mu.Unlock()
+			if n >= p.trigger {
+				if !p.takeAndWrite() {
 					return
 				}
+			} else if n > 0 && !armed {
+				timer.Reset(p.cfg.interval)
+				armed = true
 			}
 		case <-timer.C:
-			if !p.writeAll() {
+			armed = false
+			if !p.takeAndWrite() {
 				return
 			}
 		case done := <-p.flushReq:
-			timer.Stop()
-			p.drain()
-			ok := p.writeAll()
+			ok := p.takeAndWrite()
 			close(done)
 			if !ok {
 				return
 			}
 		case <-p.stop:
 			timer.Stop()
-			for {
-				p.drain()
-				if p.inflight.Load() == 0 && len(p.queue) == 0 {
-					break
-				}
-				runtime.Gosched()
-			}
-			p.writeAll()
+			// closed was set under mu before stop was closed: the buffer
+			// holds every state that will ever be accepted.
+			p.takeAndWrite()
 			return
 		}
 	}
 }
 
-// drain moves every queued state into pending.
-func (p *Processor) drain() {
-	for {
-		select {
-		case s := <-p.queue:
-			p.add(s)
-		default:
-			return
-		}
+// takeAndWrite swaps the buffer out, decodes and coalesces its spans, and
+// writes everything pending. It returns false when Shutdown aborted.
+func (p *Processor) takeAndWrite() bool {
+	p.mu.Lock()
+	spans := p.buf
+	p.buf = p.spare[:0]
+	p.notFull.Broadcast()
+	p.mu.Unlock()
+	for _, s := range spans {
+		p.add(s)
 	}
+	clear(spans)
+	p.spare = spans[:0]
+	return p.writeAll()
 }
 
 func (p *Processor) add(s sdktrace.ReadOnlySpan) {
+	key := s.SpanContext().SpanID()
+	if e, found := p.pending[key]; found {
+		e.states++
+		// Decode again only when this state can add something: the run is
+		// not final yet and the span has ended.
+		if !e.run.Status.Final() && !s.EndTime().IsZero() {
+			if run, ok := FromSpan(s); ok {
+				e.run = run
+			}
+		}
+		return
+	}
 	run, ok := FromSpan(s)
 	if !ok {
 		// Not an operation span after all: nothing to write, but the state
@@ -350,15 +383,8 @@ func (p *Processor) add(s sdktrace.ReadOnlySpan) {
 		p.written.Add(1)
 		return
 	}
-	if e, found := p.pending[run.ID]; found {
-		e.states++
-		if !(e.run.Status.Final() && !run.Status.Final()) {
-			e.run = run
-		}
-		return
-	}
-	p.pending[run.ID] = &pendingRun{run: run, states: 1}
-	p.order = append(p.order, run.ID)
+	p.pending[key] = &pendingRun{run: run, states: 1}
+	p.order = append(p.order, key)
 }
 
 // writeAll writes pending in batches, retrying each until it is written. It
@@ -367,30 +393,32 @@ func (p *Processor) add(s sdktrace.ReadOnlySpan) {
 func (p *Processor) writeAll() bool {
 	for len(p.order) > 0 {
 		n := min(len(p.order), p.cfg.batchSize)
-		ids := p.order[:n]
-		batch := make([]TaskRun, n)
+		keys := p.order[:n]
+		batch := p.batch[:0]
 		var states uint64
-		for i, id := range ids {
-			e := p.pending[id]
-			batch[i] = e.run
+		for _, k := range keys {
+			e := p.pending[k]
+			batch = append(batch, e.run)
 			states += e.states
 		}
-		if !p.writeBatch(batch) {
+		p.batch = batch
+		ok := p.writeBatch(batch)
+		clear(batch)
+		if !ok {
 			for _, e := range p.pending {
 				p.failed.Add(e.states)
 			}
-			p.failed.Add(uint64(len(p.queue)))
 			clear(p.pending)
-			p.order = nil
+			p.order = p.order[:0]
 			return false
 		}
-		for _, id := range ids {
-			delete(p.pending, id)
+		for _, k := range keys {
+			delete(p.pending, k)
 		}
 		p.order = p.order[n:]
 		p.written.Add(states)
 	}
-	p.order = nil
+	p.order = p.order[:0]
 	return true
 }
 
@@ -403,6 +431,9 @@ func (p *Processor) writeBatch(batch []TaskRun) bool {
 		if err == nil {
 			return true
 		}
+		if p.abortCtx.Err() != nil {
+			return false
+		}
 		p.retried.Add(1)
 		p.cfg.onError(fmt.Errorf("taskrun: writing %d TaskRuns (retrying in %s): %w", len(batch), backoff, err))
 		t := time.NewTimer(backoff)
@@ -410,7 +441,6 @@ func (p *Processor) writeBatch(batch []TaskRun) bool {
 		case <-t.C:
 		case <-p.abortCtx.Done():
 			t.Stop()
-			p.retried.Add(^uint64(0)) // the last attempt is not retried
 			return false
 		}
 		backoff = min(backoff*2, p.cfg.backoffMax)

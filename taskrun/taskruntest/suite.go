@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,9 +97,40 @@ func suiteFind(t *testing.T, st taskrun.Store, q taskrun.Query) []taskrun.TaskRu
 	t.Helper()
 	runs, err := st.Find(t.Context(), q)
 	if err != nil {
-		t.Fatalf("Find(%+v): %v", q, err)
+		t.Fatalf("Find(%s): %v", suiteQuery(q), err)
 	}
 	return runs
+}
+
+// suiteQuery formats the set fields of q, pointers dereferenced.
+func suiteQuery(q taskrun.Query) string {
+	var parts []string
+	add := func(name string, v any) { parts = append(parts, fmt.Sprintf("%s:%v", name, v)) }
+	for _, f := range []struct{ name, v string }{
+		{"Operation", q.Operation}, {"Status", q.Status}, {"UserID", q.UserID}, {"Channel", q.Channel},
+		{"FlowRunID", q.FlowRunID}, {"TraceID", q.TraceID}, {"IdempotencyKey", q.IdempotencyKey},
+		{"Tag", q.Tag}, {"Before", q.Before},
+	} {
+		if f.v != "" {
+			add(f.name, fmt.Sprintf("%q", f.v))
+		}
+	}
+	if q.Orchestrated != nil {
+		add("Orchestrated", *q.Orchestrated)
+	}
+	if q.Ref != nil {
+		add("Ref", fmt.Sprintf("%q", q.Ref.String()))
+	}
+	if !q.Since.IsZero() {
+		add("Since", q.Since.Format(time.RFC3339Nano))
+	}
+	if !q.Until.IsZero() {
+		add("Until", q.Until.Format(time.RFC3339Nano))
+	}
+	if q.Limit != 0 {
+		add("Limit", q.Limit)
+	}
+	return "{" + strings.Join(parts, " ") + "}"
 }
 
 func suiteIDs(runs []taskrun.TaskRun) []string {
@@ -518,7 +550,7 @@ func (s storeSuite) testNilAndEmpty(t *testing.T) {
 		{Tag: "jobs"}, {Ref: &otelop.Ref{Collection: "jobs", DocumentID: "j1"}},
 		{UserID: "alice"}, {IdempotencyKey: "k"}, {Orchestrated: suiteBool(true)},
 	} {
-		suiteExpectIDs(t, fmt.Sprintf("Find(%+v)", q), suiteFind(t, st, q), nil)
+		suiteExpectIDs(t, fmt.Sprintf("Find(%s)", suiteQuery(q)), suiteFind(t, st, q), nil)
 	}
 	suiteExpectIDs(t, "Find(orchestrated=false)", suiteFind(t, st, taskrun.Query{Orchestrated: suiteBool(false)}), []string{"empty", "minimal"})
 }
@@ -752,7 +784,7 @@ func (s storeSuite) testQuery(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := suiteFind(t, st, tt.q)
-			suiteExpectIDs(t, fmt.Sprintf("Find(%+v)", tt.q), got, tt.want)
+			suiteExpectIDs(t, fmt.Sprintf("Find(%s)", suiteQuery(tt.q)), got, tt.want)
 		})
 	}
 
@@ -857,7 +889,7 @@ func (s storeSuite) testPaging(t *testing.T) {
 	}
 	for _, tt := range cursorTests {
 		t.Run(tt.name, func(t *testing.T) {
-			suiteExpectIDs(t, fmt.Sprintf("Find(%+v)", tt.q), suiteFind(t, st, tt.q), tt.want)
+			suiteExpectIDs(t, fmt.Sprintf("Find(%s)", suiteQuery(tt.q)), suiteFind(t, st, tt.q), tt.want)
 		})
 	}
 
@@ -865,7 +897,7 @@ func (s storeSuite) testPaging(t *testing.T) {
 		for _, q := range []taskrun.Query{{Before: "no-such-run"}, {Before: "r1", Limit: 3}, {Status: "FAILED", Before: "R11"}} {
 			runs, err := st.Find(t.Context(), q)
 			if err == nil {
-				t.Errorf("Find(%+v) = %q, nil; want an error for the unknown cursor", q, suiteIDs(runs))
+				t.Errorf("Find(%s) = %q, nil; want an error for the unknown cursor", suiteQuery(q), suiteIDs(runs))
 			}
 		}
 	})
@@ -894,7 +926,7 @@ func (s storeSuite) testInvalidQuery(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			runs, err := st.Find(t.Context(), tt.q)
 			if err == nil {
-				t.Errorf("Find(%+v) = %q, nil; want an error", tt.q, suiteIDs(runs))
+				t.Errorf("Find(%s) = %q, nil; want an error", suiteQuery(tt.q), suiteIDs(runs))
 			}
 		})
 	}
