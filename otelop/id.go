@@ -4,22 +4,42 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 )
 
-// newID returns a UUIDv7 (RFC 9562) string: 48 bits of Unix milliseconds,
-// then 74 random bits, so ids sort by creation time. The random bits come
-// from math/rand/v2's ChaCha8-based global source, seeded by the runtime
-// from the operating system: unpredictable, and much cheaper than a
-// crypto/rand read on every call.
-func newID() string {
+// lastTick is the last (unix_ms<<12 | sub-millisecond counter) handed out,
+// so that the ids of one process strictly increase.
+var lastTick atomic.Uint64
+
+// newID returns a UUIDv7 (RFC 9562) for a run starting now.
+func newID() string { return newIDAt(time.Now()) }
+
+// newIDAt returns a UUIDv7 (RFC 9562) string whose 48-bit timestamp is t's
+// Unix millisecond, so that a TaskRun's id and its started_at agree. The 12
+// bits after the version hold the sub-millisecond fraction of t, raised when
+// needed so that ids from one process strictly increase (RFC 9562, method
+// 3); the last 62 bits are random, from math/rand/v2's ChaCha8-based global
+// source seeded by the runtime: unpredictable and far cheaper than a
+// crypto/rand read per call.
+func newIDAt(t time.Time) string {
+	ms := uint64(t.UnixMilli())
+	frac := uint64(t.Nanosecond()%1e6) * 4096 / 1e6
+	tick := ms<<12 | frac
+	for {
+		last := lastTick.Load()
+		next := tick
+		if next <= last {
+			next = last + 1
+		}
+		if lastTick.CompareAndSwap(last, next) {
+			tick = next
+			break
+		}
+	}
 	var u [16]byte
-	ms := uint64(time.Now().UnixMilli())
-	binary.BigEndian.PutUint64(u[0:8], ms<<16)
+	binary.BigEndian.PutUint64(u[0:8], (tick>>12)<<16|0x7000|tick&0x0fff)
 	binary.BigEndian.PutUint64(u[8:16], rand.Uint64())
-	r := rand.Uint32()
-	u[6] = 0x70 | byte(r>>8)&0x0f // version 7
-	u[7] = byte(r)
 	u[8] = 0x80 | u[8]&0x3f // variant 10
 	var s [36]byte
 	hex.Encode(s[0:8], u[0:4])

@@ -10,6 +10,7 @@ import (
 func TestNewIDIsUUIDv7(t *testing.T) {
 	before := time.Now().Add(-time.Millisecond)
 	seen := map[string]bool{}
+	prev := ""
 	for range 1000 {
 		s := newID()
 		u, err := uuid.Parse(s)
@@ -26,6 +27,20 @@ func TestNewIDIsUUIDv7(t *testing.T) {
 		if seen[s] {
 			t.Fatalf("duplicate id %s", s)
 		}
+		if s <= prev {
+			t.Fatalf("id %s does not sort after %s", s, prev)
+		}
+		prev = s
 		seen[s] = true
+	}
+}
+
+func TestNewIDAtCarriesTheMillisecond(t *testing.T) {
+	time.Sleep(2 * time.Millisecond) // past any tick handed out so far
+	at := time.Now()
+	u := uuid.MustParse(newIDAt(at))
+	sec, nsec := u.Time().UnixTime()
+	if got := time.Unix(sec, nsec).UTC(); !got.Equal(at.Truncate(time.Millisecond)) {
+		t.Errorf("id time %v, want %v", got, at.Truncate(time.Millisecond))
 	}
 }

@@ -255,7 +255,8 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 	}
 	input := marshalInput(&in)
 	orch := detect(ctx)
-	id := newID()
+	start := time.Now()
+	id := newIDAt(start)
 
 	ap := attrPool.Get().(*[]attribute.KeyValue)
 	a := append((*ap)[:0], o.staticAttrs...)
@@ -285,12 +286,12 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 	}
 	ctx, span := o.tracerFor().Start(ctx, o.spec.Name,
 		trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithTimestamp(start),
 		trace.WithAttributes(a...))
 	// The SDK copied the attributes: the slice goes back to the pool.
 	clear(a)
 	*ap = a[:0]
 	attrPool.Put(ap)
-	start := time.Now()
 
 	if req.Verbose {
 		Log(ctx, slog.LevelInfo, "Starting operation: "+o.spec.Name, "input", input)

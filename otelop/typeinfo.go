@@ -23,10 +23,10 @@ type typeInfo struct {
 }
 
 type refField struct {
-	prefix     string // "collection/"
-	off        uintptr
-	slice      bool // []string rather than string
-	name       string
+	prefix string // "collection/"
+	off    uintptr
+	slice  bool // []string rather than string
+	name   string
 }
 
 var (

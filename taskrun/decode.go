@@ -3,7 +3,10 @@ package taskrun
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -44,7 +47,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 		case attrs.Channel:
 			run.Actor.Channel = kv.Value.Emit()
 		case attrs.DryRun, attrs.TestMode, attrs.Verbose:
-			setMeta(&run, strings.TrimPrefix(string(kv.Key), "otelop."), kv.Value.AsInterface())
+			setMeta(&run, strings.TrimPrefix(string(kv.Key), "otelop."), attrValue(kv.Value))
 		case attrs.Orchestrated:
 			run.Orchestrated = kv.Value.Type() == attribute.BOOL && kv.Value.AsBool()
 		case attrs.Orchestrator:
@@ -72,7 +75,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 			run.LogsRef = kv.Value.Emit()
 		default:
 			if k, found := strings.CutPrefix(string(kv.Key), attrs.MetadataPrefix); found && k != "" {
-				setMeta(&run, k, kv.Value.AsInterface())
+				setMeta(&run, k, attrValue(kv.Value))
 			}
 		}
 	}
@@ -104,11 +107,11 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 			if attrMap == nil {
 				attrMap = make(map[string]any, len(ev.Attributes))
 			}
-			attrMap[string(kv.Key)] = kv.Value.AsInterface()
+			attrMap[string(kv.Key)] = attrValue(kv.Value)
 		}
 		if isLog {
 			run.LogEntries = append(run.LogEntries, LogEntry{
-				Time: ev.Time.UTC(), Level: level, Message: ev.Name, Attributes: attrMap,
+				Time: ev.Time.UTC().Truncate(time.Millisecond), Level: level, Message: ev.Name, Attributes: attrMap,
 			})
 		}
 	}
@@ -125,7 +128,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 		}
 	}
 
-	run.StartedAt = s.StartTime().UTC()
+	run.StartedAt = s.StartTime().UTC().Truncate(time.Millisecond)
 	run.CreatedAt = run.StartedAt
 	run.UpdatedAt = run.StartedAt
 	if run.Actor.Channel == "" {
@@ -134,16 +137,32 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 	if run.InputDump == nil {
 		run.InputDump = json.RawMessage("{}")
 	}
+	// Empty lists and objects, never null, as in the stored documents.
+	if run.Tags == nil {
+		run.Tags = []string{}
+	}
+	if run.ResultRefs == nil {
+		run.ResultRefs = []otelop.Ref{}
+	}
+	if run.ErrorList == nil {
+		run.ErrorList = []otelop.ItemError{}
+	}
+	if run.LogEntries == nil {
+		run.LogEntries = []LogEntry{}
+	}
+	if run.Metadata == nil {
+		run.Metadata = map[string]any{}
+	}
 	end := s.EndTime()
 	if end.IsZero() {
 		run.Status = StatusRunning
 		run.ErrorMessage, run.ErrorType, run.ErrorTraceback = "", "", ""
 		return run, true
 	}
-	end = end.UTC()
+	d := end.Sub(s.StartTime())
+	end = end.UTC().Truncate(time.Millisecond)
 	run.FinishedAt = &end
 	run.UpdatedAt = end
-	d := end.Sub(run.StartedAt)
 	run.DurationMS = float64(d.Microseconds()) / 1000
 	setMeta(&run, "execution_time", d.Seconds())
 	if st := s.Status(); st.Code == codes.Error {
@@ -159,6 +178,28 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 		run.ErrorMessage, run.ErrorType, run.ErrorTraceback = "", "", ""
 	}
 	return run, true
+}
+
+// attrValue converts an attribute value for a document: numbers that JSON
+// cannot carry (NaN, ±Inf) become strings.
+func attrValue(v attribute.Value) any {
+	switch v.Type() {
+	case attribute.FLOAT64:
+		if f := v.AsFloat64(); math.IsNaN(f) || math.IsInf(f, 0) {
+			return v.Emit()
+		}
+	case attribute.FLOAT64SLICE:
+		fs := v.AsFloat64Slice()
+		out := make([]any, len(fs))
+		for i, f := range fs {
+			out[i] = f
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				out[i] = fmt.Sprint(f)
+			}
+		}
+		return out
+	}
+	return v.AsInterface()
 }
 
 func setMeta(run *TaskRun, k string, v any) {

@@ -9,6 +9,11 @@ import (
 	"github.com/otelop/otelop/otelop"
 )
 
+// ErrInvalidQuery is matched (errors.Is) by every error a store returns for
+// a malformed Query: a bad status, limit or time range, an incomplete ref,
+// or a cursor naming an unknown run.
+var ErrInvalidQuery = errors.New("taskrun: invalid query")
+
 // DefaultLimit is the number of runs Find returns when Query.Limit is zero.
 const DefaultLimit = 100
 
@@ -43,25 +48,28 @@ func (q Query) Normalize() (Query, error) {
 	if q.Status != "" {
 		st, err := ParseStatus(q.Status)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("unknown status %q (want PENDING, RUNNING, SUCCESS or FAILED)", q.Status))
 		}
 		q.Status = string(st)
 	}
 	switch {
 	case q.Limit < 0:
-		errs = append(errs, fmt.Errorf("taskrun: limit %d is negative", q.Limit))
+		errs = append(errs, fmt.Errorf("limit %d is negative", q.Limit))
 	case q.Limit == 0:
 		q.Limit = DefaultLimit
 	case q.Limit > MaxLimit:
-		errs = append(errs, fmt.Errorf("taskrun: limit %d is above the maximum %d", q.Limit, MaxLimit))
+		errs = append(errs, fmt.Errorf("limit %d is above the maximum %d", q.Limit, MaxLimit))
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		errs = append(errs, fmt.Errorf("taskrun: since %s is not before until %s", q.Since.Format(time.RFC3339), q.Until.Format(time.RFC3339)))
+		errs = append(errs, fmt.Errorf("since %s is not before until %s", q.Since.Format(time.RFC3339), q.Until.Format(time.RFC3339)))
 	}
 	if q.Ref != nil && (q.Ref.Collection == "" || q.Ref.DocumentID == "") {
-		errs = append(errs, errors.New("taskrun: ref needs both a collection and a document id"))
+		errs = append(errs, errors.New("ref needs both a collection and a document id"))
 	}
-	return q, errors.Join(errs...)
+	if len(errs) > 0 {
+		return q, fmt.Errorf("%w: %w", ErrInvalidQuery, errors.Join(errs...))
+	}
+	return q, nil
 }
 
 // Match reports whether r matches every field of q except Limit and Before.

@@ -70,14 +70,16 @@ type LogEntry struct {
 
 // TaskRun is the audit record of one operation call. Its JSON form (and the
 // BSON form in MongoDB) uses the snake_case names below, with id stored as
-// _id.
+// _id (and idempotency_key left out of BSON when empty, for the sparse
+// index). Times are UTC with millisecond precision, the precision MongoDB
+// keeps; duration_ms keeps microseconds.
 type TaskRun struct {
 	ID             string    `json:"id" bson:"_id"`
 	OperationName  string    `json:"operation_name" bson:"operation_name"`
 	Category       string    `json:"category" bson:"category"`
 	Stage          string    `json:"stage" bson:"stage"`
 	Tags           []string  `json:"tags" bson:"tags"`
-	IdempotencyKey string    `json:"idempotency_key,omitempty" bson:"idempotency_key,omitempty"`
+	IdempotencyKey string    `json:"idempotency_key" bson:"idempotency_key,omitempty"`
 	Actor          Actor     `json:"actor" bson:"actor"`
 	Status         Status    `json:"status" bson:"status"`
 	CreatedAt      time.Time `json:"created_at" bson:"created_at"`

@@ -21,6 +21,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/otelop/otelop/otelop"
+	"github.com/otelop/otelop/registry"
 	"github.com/otelop/otelop/taskrun"
 	"github.com/otelop/otelop/taskrun/memstore"
 )
@@ -31,13 +32,14 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if err := run(context.Background(), os.Stdout); err != nil {
+	if _, err := run(context.Background(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "jobs:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, w io.Writer) error {
+// run executes the scenario and prints, then returns, the TaskRuns.
+func run(ctx context.Context, w io.Writer) ([]taskrun.TaskRun, error) {
 	store := memstore.New()
 	proc := taskrun.NewProcessor(store)
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(proc))
@@ -48,25 +50,25 @@ func run(ctx context.Context, w io.Writer) error {
 		_ = tp.Shutdown(sctx)
 	}()
 
-	ops, err := DefineOperations(NewRepo())
+	ops, err := DefineOperations(NewRepo(), otelop.WithRegistry(registry.New()))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := scenario(ctx, ops, w); err != nil {
-		return err
+		return nil, err
 	}
 	if err := tp.ForceFlush(ctx); err != nil {
-		return fmt.Errorf("flushing TaskRuns: %w", err)
+		return nil, fmt.Errorf("flushing TaskRuns: %w", err)
 	}
 	runs, err := store.Find(ctx, taskrun.Query{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Fprintf(w, "\nTaskRuns (%d, newest first):\n\n", len(runs))
 	printRuns(w, runs)
 	st := proc.Stats()
 	fmt.Fprintf(w, "\nprocessor: %d states enqueued, %d written, %d dropped\n", st.Enqueued, st.Written, st.Dropped)
-	return nil
+	return runs, nil
 }
 
 // scenario calls the operations as a few users and a nightly flow would,

@@ -177,7 +177,7 @@ func (s *Store) Find(ctx context.Context, q taskrun.Query) ([]taskrun.TaskRun, e
 	if q.Before != "" {
 		c, ok := s.byID[q.Before]
 		if !ok {
-			return nil, fmt.Errorf("memstore: unknown cursor %q: no run has this id", q.Before)
+			return nil, fmt.Errorf("memstore: %w: unknown cursor %q: no run has this id", taskrun.ErrInvalidQuery, q.Before)
 		}
 		hi, _ = slices.BinarySearchFunc(s.sorted, c, compare)
 	}

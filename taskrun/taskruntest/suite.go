@@ -896,8 +896,8 @@ func (s storeSuite) testPaging(t *testing.T) {
 	t.Run("unknown cursor", func(t *testing.T) {
 		for _, q := range []taskrun.Query{{Before: "no-such-run"}, {Before: "r1", Limit: 3}, {Status: "FAILED", Before: "R11"}} {
 			runs, err := st.Find(t.Context(), q)
-			if err == nil {
-				t.Errorf("Find(%s) = %q, nil; want an error for the unknown cursor", suiteQuery(q), suiteIDs(runs))
+			if !errors.Is(err, taskrun.ErrInvalidQuery) {
+				t.Errorf("Find(%s) = %q, %v; want an error matching taskrun.ErrInvalidQuery for the unknown cursor", suiteQuery(q), suiteIDs(runs), err)
 			}
 		}
 	})
@@ -925,8 +925,8 @@ func (s storeSuite) testInvalidQuery(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			runs, err := st.Find(t.Context(), tt.q)
-			if err == nil {
-				t.Errorf("Find(%s) = %q, nil; want an error", suiteQuery(tt.q), suiteIDs(runs))
+			if !errors.Is(err, taskrun.ErrInvalidQuery) {
+				t.Errorf("Find(%s) = %q, %v; want an error matching taskrun.ErrInvalidQuery", suiteQuery(tt.q), suiteIDs(runs), err)
 			}
 		})
 	}
