@@ -32,8 +32,8 @@ func TestScenario(t *testing.T) {
 	// Oldest first, as the scenario ran them.
 	type row struct {
 		op, status, user, channel, errType string
-		refs, itemErrors                 int
-		dryRun, orchestrated             bool
+		refs, itemErrors                   int
+		dryRun, orchestrated               bool
 	}
 	want := []row{
 		{"create_jobs_batch", "SUCCESS", "alice", "web", "", 4, 0, false, false},
