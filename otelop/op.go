@@ -226,6 +226,11 @@ var failedInput = `{"error":"Failed to serialize input"}`
 
 var attrPool = sync.Pool{New: func() any { s := make([]attribute.KeyValue, 0, 24); return &s }}
 
+var (
+	internalKind  = trace.WithSpanKind(trace.SpanKindInternal)
+	startOptsPool = sync.Pool{New: func() any { s := make([]trace.SpanStartOption, 0, 2); return &s }}
+)
+
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // marshalInput encodes the input as JSON through a pooled buffer: one
@@ -255,8 +260,7 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 	}
 	input := marshalInput(&in)
 	orch := detect(ctx)
-	start := time.Now()
-	id := newIDAt(start)
+	id := newID()
 
 	ap := attrPool.Get().(*[]attribute.KeyValue)
 	a := append((*ap)[:0], o.staticAttrs...)
@@ -284,14 +288,17 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 			a = append(a, attrs.OrchTaskRunID.String(orch.TaskRunID))
 		}
 	}
-	ctx, span := o.tracerFor().Start(ctx, o.spec.Name,
-		trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithTimestamp(start),
-		trace.WithAttributes(a...))
-	// The SDK copied the attributes: the slice goes back to the pool.
+	so := startOptsPool.Get().(*[]trace.SpanStartOption)
+	opts := append((*so)[:0], internalKind, trace.WithAttributes(a...))
+	ctx, span := o.tracerFor().Start(ctx, o.spec.Name, opts...)
+	start := time.Now()
+	// The SDK copied the attributes: the slices go back to their pools.
 	clear(a)
 	*ap = a[:0]
 	attrPool.Put(ap)
+	clear(opts)
+	*so = opts[:0]
+	startOptsPool.Put(so)
 
 	if req.Verbose {
 		Log(ctx, slog.LevelInfo, "Starting operation: "+o.spec.Name, "input", input)
