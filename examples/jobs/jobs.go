@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"sync"
@@ -15,15 +16,19 @@ import (
 
 // Job is a record of the example's job repository.
 type Job struct {
-	ID        string    `json:"id"`
-	Title     string    `json:"title"`
-	Priority  int       `json:"priority"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        string    `json:"id" bson:"_id"`
+	Title     string    `json:"title" bson:"title"`
+	Priority  int       `json:"priority" bson:"priority"`
+	Status    string    `json:"status" bson:"status"` // queued, running, done, failed, deleted
+	CreatedAt time.Time `json:"created_at" bson:"created_at"`
+	UpdatedAt time.Time `json:"updated_at" bson:"updated_at"`
 }
 
-// ErrJobNotFound is returned for an unknown job id.
+// Deleted jobs are kept, marked "deleted", so that the result references of
+// the TaskRuns that touched them still resolve.
+const statusDeleted = "deleted"
+
+// ErrJobNotFound is matched by the error for an unknown job id.
 var ErrJobNotFound = errors.New("job not found")
 
 type notFoundError struct{ id string }
@@ -32,81 +37,95 @@ func (e notFoundError) Error() string     { return fmt.Sprintf("job %q not found
 func (e notFoundError) Is(t error) bool   { return t == ErrJobNotFound }
 func (e notFoundError) ErrorType() string { return "not_found" }
 
-// Repo is an in-memory job repository.
-type Repo struct {
+type deletedError struct{ id string }
+
+func (e deletedError) Error() string     { return fmt.Sprintf("job %q is deleted", e.id) }
+func (e deletedError) ErrorType() string { return "conflict" }
+
+// Jobs is where the example keeps its jobs: beside the TaskRuns, in the
+// same database (a jobs table in SQLite, a jobs collection in MongoDB), or
+// in memory.
+type Jobs interface {
+	// Insert stores a new job.
+	Insert(ctx context.Context, j Job) error
+	// Get returns a job, deleted or not, or an error matching ErrJobNotFound.
+	Get(ctx context.Context, id string) (Job, error)
+	// Update replaces a stored job.
+	Update(ctx context.Context, j Job) error
+	// Queued returns up to limit queued jobs, highest priority first, then
+	// oldest first.
+	Queued(ctx context.Context, limit int) ([]Job, error)
+}
+
+// newJobID returns a short random id such as "job-3f9a0c1b7d".
+func newJobID() string {
+	return fmt.Sprintf("job-%010x", rand.Uint64()&0xffffffffff)
+}
+
+// memJobs keeps jobs in memory.
+type memJobs struct {
 	mu   sync.Mutex
 	jobs map[string]Job
-	seq  int
-	now  func() time.Time
 }
 
-// NewRepo returns an empty repository.
-func NewRepo() *Repo { return &Repo{jobs: map[string]Job{}, now: time.Now} }
+func newMemJobs() *memJobs { return &memJobs{jobs: map[string]Job{}} }
 
-func (r *Repo) create(title string, priority int) Job {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seq++
-	now := r.now().UTC()
-	j := Job{ID: fmt.Sprintf("job-%04d", r.seq), Title: title, Priority: priority, Status: "queued", CreatedAt: now, UpdatedAt: now}
-	r.jobs[j.ID] = j
-	return j
+func (m *memJobs) Insert(_ context.Context, j Job) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.jobs[j.ID]; ok {
+		return fmt.Errorf("job %q exists", j.ID)
+	}
+	m.jobs[j.ID] = j
+	return nil
 }
 
-func (r *Repo) get(id string) (Job, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	j, ok := r.jobs[id]
+func (m *memJobs) Get(_ context.Context, id string) (Job, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, ok := m.jobs[id]
 	if !ok {
 		return Job{}, notFoundError{id}
 	}
 	return j, nil
 }
 
-func (r *Repo) put(j Job) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	j.UpdatedAt = r.now().UTC()
-	r.jobs[j.ID] = j
-}
-
-func (r *Repo) delete(id string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.jobs[id]; !ok {
-		return notFoundError{id}
+func (m *memJobs) Update(_ context.Context, j Job) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.jobs[j.ID]; !ok {
+		return notFoundError{j.ID}
 	}
-	delete(r.jobs, id)
+	m.jobs[j.ID] = j
 	return nil
 }
 
-// queued returns up to limit queued jobs, highest priority first.
-func (r *Repo) queued(limit int) []Job {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (m *memJobs) Queued(_ context.Context, limit int) ([]Job, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	var js []Job
-	for _, j := range r.jobs {
+	for _, j := range m.jobs {
 		if j.Status == "queued" {
 			js = append(js, j)
 		}
 	}
+	sortQueued(js)
+	if limit > 0 && len(js) > limit {
+		js = js[:limit]
+	}
+	return js, nil
+}
+
+func sortQueued(js []Job) {
 	sort.Slice(js, func(a, b int) bool {
 		if js[a].Priority != js[b].Priority {
 			return js[a].Priority > js[b].Priority
 		}
+		if !js[a].CreatedAt.Equal(js[b].CreatedAt) {
+			return js[a].CreatedAt.Before(js[b].CreatedAt)
+		}
 		return js[a].ID < js[b].ID
 	})
-	if limit > 0 && len(js) > limit {
-		js = js[:limit]
-	}
-	return js
-}
-
-// Len returns the number of jobs.
-func (r *Repo) Len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.jobs)
 }
 
 // Operations of the example, bound to a repository.
@@ -183,7 +202,7 @@ type ProcessJobsOutput struct {
 }
 
 // DefineOperations defines the example's four operations over repo.
-func DefineOperations(repo *Repo, opts ...otelop.Option) (*Operations, error) {
+func DefineOperations(jobs Jobs, opts ...otelop.Option) (*Operations, error) {
 	var (
 		ops Operations
 		err error
@@ -199,12 +218,16 @@ func DefineOperations(repo *Repo, opts ...otelop.Option) (*Operations, error) {
 		Observed:    true,
 	}, func(ctx context.Context, in CreateJobsBatchInput) (CreateJobsBatchOutput, error) {
 		var out CreateJobsBatchOutput
+		now := time.Now().UTC().Truncate(time.Millisecond)
 		for _, spec := range in.Jobs {
 			if in.DryRun {
 				out.Created++
 				continue
 			}
-			j := repo.create(spec.Title, spec.Priority)
+			j := Job{ID: newJobID(), Title: spec.Title, Priority: spec.Priority, Status: "queued", CreatedAt: now, UpdatedAt: now}
+			if err := jobs.Insert(ctx, j); err != nil {
+				return out, err
+			}
 			out.JobIDs = append(out.JobIDs, j.ID)
 			out.Created++
 		}
@@ -227,9 +250,12 @@ func DefineOperations(repo *Repo, opts ...otelop.Option) (*Operations, error) {
 		Observed:    true,
 	}, func(ctx context.Context, in UpdateJobInput) (UpdateJobOutput, error) {
 		var out UpdateJobOutput
-		j, err := repo.get(in.JobID)
+		j, err := jobs.Get(ctx, in.JobID)
 		if err != nil {
 			return out, err
+		}
+		if j.Status == statusDeleted {
+			return out, deletedError{j.ID}
 		}
 		out.JobID = j.ID
 		if in.Title != nil && *in.Title != j.Title {
@@ -245,7 +271,10 @@ func DefineOperations(repo *Repo, opts ...otelop.Option) (*Operations, error) {
 			out.Changed = append(out.Changed, "status")
 		}
 		if !in.DryRun && len(out.Changed) > 0 {
-			repo.put(j)
+			j.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+			if err := jobs.Update(ctx, j); err != nil {
+				return out, err
+			}
 		}
 		return out, nil
 	}, opts...)
@@ -268,11 +297,14 @@ func DefineOperations(repo *Repo, opts ...otelop.Option) (*Operations, error) {
 			if err := ctx.Err(); err != nil {
 				return out, err
 			}
-			var err error
-			if in.DryRun {
-				_, err = repo.get(id)
-			} else {
-				err = repo.delete(id)
+			j, err := jobs.Get(ctx, id)
+			if err == nil && j.Status == statusDeleted {
+				err = deletedError{id}
+			}
+			if err == nil && !in.DryRun {
+				j.Status = statusDeleted
+				j.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+				err = jobs.Update(ctx, j)
 			}
 			if err != nil {
 				out.Errors = append(out.Errors, otelop.ItemError{Item: id, Error: err.Error()})
@@ -305,7 +337,11 @@ func DefineOperations(repo *Repo, opts ...otelop.Option) (*Operations, error) {
 		Observed:    true,
 	}, func(ctx context.Context, in ProcessJobsInput) (ProcessJobsOutput, error) {
 		var out ProcessJobsOutput
-		for _, j := range repo.queued(in.Limit) {
+		queued, err := jobs.Queued(ctx, in.Limit)
+		if err != nil {
+			return out, err
+		}
+		for _, j := range queued {
 			if err := ctx.Err(); err != nil {
 				return out, err
 			}
@@ -319,7 +355,10 @@ func DefineOperations(repo *Repo, opts ...otelop.Option) (*Operations, error) {
 				out.Failed = append(out.Failed, j.ID)
 				otelop.Log(ctx, slog.LevelWarn, "job failed", "job_id", j.ID)
 			}
-			repo.put(j)
+			j.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+			if err := jobs.Update(ctx, j); err != nil {
+				return out, err
+			}
 			out.Processed = append(out.Processed, j.ID)
 		}
 		return out, nil

@@ -3,7 +3,12 @@
 // a few users and by a nightly flow, after which it prints the TaskRuns the
 // calls produced.
 //
-//	go run ./examples/jobs
+//	go run ./examples/jobs                                   # SQLite file otelop.db
+//	OTELOP_STORE=mongodb://localhost:27017/otelop go run ./examples/jobs
+//	go run ./examples/jobs --store memory:
+//
+// The jobs live beside the TaskRuns, in the same store (a jobs table or
+// collection), so every result reference resolves to a real record.
 package main
 
 import (
@@ -20,27 +25,41 @@ import (
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/otelop/otelop/exporters"
 	"github.com/otelop/otelop/otelop"
 	"github.com/otelop/otelop/registry"
 	"github.com/otelop/otelop/taskrun"
-	"github.com/otelop/otelop/taskrun/memstore"
 )
 
 func main() {
+	store := flag.String("store", "", "TaskRun store URI (default $"+exporters.StoreEnv+" or "+exporters.DefaultStoreURI+")")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: jobs\n\nRuns the example job operations and prints the TaskRuns they produced.\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: jobs [--store URI]\n\nRuns the example job operations and prints the TaskRuns they produced.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if _, err := run(context.Background(), os.Stdout); err != nil {
+	uri := *store
+	if uri == "" {
+		uri = exporters.StoreURIFromEnv()
+	}
+	if _, err := run(context.Background(), uri, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "jobs:", err)
 		os.Exit(1)
 	}
 }
 
 // run executes the scenario and prints, then returns, the TaskRuns.
-func run(ctx context.Context, w io.Writer) ([]taskrun.TaskRun, error) {
-	store := memstore.New()
+func run(ctx context.Context, storeURI string, w io.Writer) ([]taskrun.TaskRun, error) {
+	began := time.Now().Add(-time.Millisecond)
+	store, err := exporters.OpenStore(ctx, storeURI)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close(context.Background())
+	jobs, err := jobsFor(ctx, store)
+	if err != nil {
+		return nil, err
+	}
 	proc := taskrun.NewProcessor(store)
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(proc))
 	otel.SetTracerProvider(tp)
@@ -50,7 +69,7 @@ func run(ctx context.Context, w io.Writer) ([]taskrun.TaskRun, error) {
 		_ = tp.Shutdown(sctx)
 	}()
 
-	ops, err := DefineOperations(NewRepo(), otelop.WithRegistry(registry.New()))
+	ops, err := DefineOperations(jobs, otelop.WithRegistry(registry.New()))
 	if err != nil {
 		return nil, err
 	}
@@ -60,11 +79,11 @@ func run(ctx context.Context, w io.Writer) ([]taskrun.TaskRun, error) {
 	if err := tp.ForceFlush(ctx); err != nil {
 		return nil, fmt.Errorf("flushing TaskRuns: %w", err)
 	}
-	runs, err := store.Find(ctx, taskrun.Query{})
+	runs, err := store.Find(ctx, taskrun.Query{Since: began})
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(w, "\nTaskRuns (%d, newest first):\n\n", len(runs))
+	fmt.Fprintf(w, "\nTaskRuns of this run in %s (%d, newest first):\n\n", storeURI, len(runs))
 	printRuns(w, runs)
 	st := proc.Stats()
 	fmt.Fprintf(w, "\nprocessor: %d states enqueued, %d written, %d dropped\n", st.Enqueued, st.Written, st.Dropped)

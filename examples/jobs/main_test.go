@@ -3,15 +3,61 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/otelop/otelop/exporters"
 	"github.com/otelop/otelop/taskrun"
+	"github.com/otelop/otelop/taskrun/mongostore"
 )
 
+// storeURIs are the stores the example runs on in tests: memory, an SQLite
+// file, and MongoDB when OTELOP_TEST_MONGODB_URI names a server.
+func storeURIs(t *testing.T) map[string]string {
+	uris := map[string]string{
+		"memory": "memory:",
+		"sqlite": "sqlite:" + filepath.Join(t.TempDir(), "jobs.db"),
+	}
+	base := os.Getenv("OTELOP_TEST_MONGODB_URI")
+	switch {
+	case base != "":
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatalf("OTELOP_TEST_MONGODB_URI: %v", err)
+		}
+		u.Path = fmt.Sprintf("/otelop_example_%d", time.Now().UnixNano())
+		uris["mongodb"] = u.String()
+		t.Cleanup(func() {
+			st, err := mongostore.Open(context.Background(), u.String())
+			if err != nil {
+				t.Errorf("dropping the test database: %v", err)
+				return
+			}
+			_ = st.Database().Drop(context.Background())
+			_ = st.Close(context.Background())
+		})
+	case os.Getenv("OTELOP_REQUIRE_SERVICES") == "1":
+		t.Fatal("OTELOP_REQUIRE_SERVICES=1 but OTELOP_TEST_MONGODB_URI is unset")
+	default:
+		t.Log("OTELOP_TEST_MONGODB_URI unset: the example is not run on MongoDB")
+	}
+	return uris
+}
+
 func TestScenario(t *testing.T) {
+	for name, uri := range storeURIs(t) {
+		t.Run(name, func(t *testing.T) { testScenario(t, uri) })
+	}
+}
+
+func testScenario(t *testing.T, uri string) {
 	var out bytes.Buffer
-	runs, err := run(context.Background(), &out)
+	runs, err := run(context.Background(), uri, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,10 +109,55 @@ func TestScenario(t *testing.T) {
 	for _, e := range dry.LogEntries {
 		msgs = append(msgs, e.Message)
 	}
-	if got := strings.Join(msgs, "|"); got != "Starting operation: bulk_delete_jobs|would delete job-0001|would delete job-0004|Operation completed: bulk_delete_jobs" {
+	wantMsgs := []string{"Starting operation: bulk_delete_jobs", "would delete " + dry.ResultRefs[0].DocumentID, "would delete " + dry.ResultRefs[1].DocumentID, "Operation completed: bulk_delete_jobs"}
+	if got := strings.Join(msgs, "|"); len(dry.ResultRefs) != 2 || got != strings.Join(wantMsgs, "|") {
 		t.Errorf("dry-run log entries: %s", got)
 	}
 	if dry.Status != taskrun.StatusSuccess {
 		t.Errorf("dry run status %s", dry.Status)
+	}
+}
+
+// TestRefsResolve checks that every result reference of the example's
+// TaskRuns names a job stored beside them, on a store that persists.
+func TestRefsResolve(t *testing.T) {
+	ctx := context.Background()
+	uri := "sqlite:" + filepath.Join(t.TempDir(), "refs.db")
+	runs, err := run(ctx, uri, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := exporters.OpenStore(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(ctx)
+	jobs, err := jobsFor(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range runs {
+		for _, ref := range r.ResultRefs {
+			n++
+			if ref.Collection != "jobs" {
+				t.Errorf("run %s: ref %s is not a job", r.ID, ref)
+				continue
+			}
+			if _, err := jobs.Get(ctx, ref.DocumentID); err != nil {
+				t.Errorf("run %s (%s): ref %s does not resolve: %v", r.ID, r.OperationName, ref, err)
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d refs checked", n)
+	}
+	// A second run on the same file adds its own runs and jobs.
+	again, err := run(ctx, uri, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != 8 {
+		t.Errorf("second run printed %d runs, want its own 8", len(again))
 	}
 }

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/otelop/otelop/exporters"
+	"github.com/otelop/otelop/taskrun"
+)
+
+type rootOptions struct {
+	store   string
+	timeout time.Duration
+}
+
+func newRootCmd() *cobra.Command {
+	opts := &rootOptions{}
+	root := &cobra.Command{
+		Use:   "otelop",
+		Short: "Query the otelop TaskRun audit log",
+		Long: `otelop queries the TaskRuns that otelop operations leave behind: who ran
+what, with which input, what it created, why it failed.
+
+The store comes from --store or OTELOP_STORE (default ` + exporters.DefaultStoreURI + `):
+mongodb://host/db, mongodb+srv://..., sqlite:PATH or memory:.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&opts.store, "store", "", "TaskRun store URI (default $"+exporters.StoreEnv+" or "+exporters.DefaultStoreURI+")")
+	root.PersistentFlags().DurationVar(&opts.timeout, "timeout", 10*time.Second, "how long to wait for the store to answer")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newRunsCmd(opts))
+	return root
+}
+
+// isCobraUsage recognises cobra's own argument errors (unknown command,
+// wrong number of arguments), which are bad input.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command") || strings.Contains(msg, "arg(s)") ||
+		strings.HasPrefix(msg, "unknown flag") || strings.HasPrefix(msg, "unknown shorthand flag")
+}
+
+// openStore opens the configured store for reading. A missing SQLite file
+// is reported rather than created: query commands write nothing.
+func (o *rootOptions) openStore(ctx context.Context) (taskrun.Store, error) {
+	uri := o.store
+	if uri == "" {
+		uri = exporters.StoreURIFromEnv()
+	}
+	if path, ok := sqlitePath(uri); ok {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, badInput("no TaskRun store at %s (set --store or %s)", path, exporters.StoreEnv)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	st, err := exporters.OpenStore(ctx, uri, exporters.ReadOnly())
+	if err != nil {
+		return nil, usageError{fmt.Errorf("opening the store: %w", err)}
+	}
+	return st, nil
+}
+
+// sqlitePath returns the file an SQLite store URI names.
+func sqlitePath(uri string) (string, bool) {
+	switch {
+	case strings.HasPrefix(uri, "sqlite:"):
+		return strings.TrimPrefix(strings.TrimPrefix(uri, "sqlite:"), "//"), true
+	case strings.Contains(uri, "://"), strings.HasPrefix(uri, "memory:"), uri == "memory":
+		return "", false
+	}
+	return uri, true
+}
