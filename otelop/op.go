@@ -306,17 +306,11 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 
 	defer func() {
 		if r := recover(); r != nil {
-			msg := fmt.Sprint(r)
-			span.AddEvent(attrs.ExceptionEventName, trace.WithAttributes(
-				attrs.ExceptionType.String("panic"),
-				attrs.ExceptionMessage.String(msg),
-				attrs.ExceptionStack.String(string(debug.Stack())),
-			))
-			span.SetAttributes(attrs.ErrorType.String("panic"))
+			msg := recordPanic(span, r)
 			if req.Verbose {
-				Log(ctx, slog.LevelError, "Operation failed: "+o.spec.Name, "error", "panic: "+msg)
+				Log(ctx, slog.LevelError, "Operation failed: "+o.spec.Name, "error", msg)
 			}
-			span.SetStatus(codes.Error, "panic: "+msg)
+			span.SetStatus(codes.Error, msg)
 			span.End()
 			panic(r)
 		}
@@ -379,6 +373,20 @@ func (o *Op[In, Out]) recordOutput(span trace.Span, out *Out) {
 			span.SetAttributes(attrs.ErrorList.String(string(b)))
 		}
 	}
+}
+
+// recordPanic records a recovered panic on span: an exception event with
+// the panicking goroutine's stack and error.type "panic". It returns the
+// status description, "panic: <value>".
+func recordPanic(span trace.Span, r any) string {
+	msg := fmt.Sprint(r)
+	span.AddEvent(attrs.ExceptionEventName, trace.WithAttributes(
+		attrs.ExceptionType.String("panic"),
+		attrs.ExceptionMessage.String(msg),
+		attrs.ExceptionStack.String(string(debug.Stack())),
+	))
+	span.SetAttributes(attrs.ErrorType.String("panic"))
+	return "panic: " + msg
 }
 
 // errorType classifies an error for error.type and TaskRun.error_type.

@@ -2,8 +2,6 @@ package otelop
 
 import (
 	"context"
-	"fmt"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -133,12 +131,7 @@ func runSpan(ctx context.Context, name string, fn func(context.Context) error, k
 	ctx, span := flowTracer(ctx).Start(ctx, name, trace.WithAttributes(kv...))
 	defer func() {
 		if r := recover(); r != nil {
-			msg := fmt.Sprint(r)
-			span.AddEvent(attrs.ExceptionEventName, trace.WithAttributes(
-				attrs.ExceptionType.String("panic"),
-				attrs.ExceptionMessage.String(msg),
-				attrs.ExceptionStack.String(string(debug.Stack()))))
-			span.SetStatus(codes.Error, "panic: "+msg)
+			span.SetStatus(codes.Error, recordPanic(span, r))
 			span.End()
 			panic(r)
 		}

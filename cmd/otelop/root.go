@@ -68,6 +68,19 @@ func (o *rootOptions) openStore(ctx context.Context) (taskrun.Store, error) {
 	return st, nil
 }
 
+// withStore opens the store, runs fn with a context bounded by --timeout,
+// and closes the store.
+func (o *rootOptions) withStore(ctx context.Context, fn func(context.Context, taskrun.Store) error) error {
+	st, err := o.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.Background())
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	return fn(ctx, st)
+}
+
 // sqlitePath returns the file an SQLite store URI names.
 func sqlitePath(uri string) (string, bool) {
 	switch {

@@ -136,14 +136,11 @@ func newListCmd(root *rootOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := root.openStore(cmd.Context())
-			if err != nil {
+			var runs []taskrun.TaskRun
+			err = root.withStore(cmd.Context(), func(ctx context.Context, st taskrun.Store) (err error) {
+				runs, err = st.Find(ctx, q)
 				return err
-			}
-			defer st.Close(context.Background())
-			ctx, cancel := context.WithTimeout(cmd.Context(), root.timeout)
-			defer cancel()
-			runs, err := st.Find(ctx, q)
+			})
 			if err != nil {
 				if errors.Is(err, taskrun.ErrInvalidQuery) {
 					return usageError{err}
@@ -172,14 +169,11 @@ func newShowCmd(root *rootOptions) *cobra.Command {
 		Short: "Show one TaskRun: actor, flags, input, refs, error and traceback, log entries, trace link",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := root.openStore(cmd.Context())
-			if err != nil {
+			var r taskrun.TaskRun
+			err := root.withStore(cmd.Context(), func(ctx context.Context, st taskrun.Store) (err error) {
+				r, err = st.Get(ctx, strings.TrimSpace(args[0]))
 				return err
-			}
-			defer st.Close(context.Background())
-			ctx, cancel := context.WithTimeout(cmd.Context(), root.timeout)
-			defer cancel()
-			r, err := st.Get(ctx, strings.TrimSpace(args[0]))
+			})
 			if errors.Is(err, taskrun.ErrNotFound) {
 				return fmt.Errorf("no TaskRun with id %q", args[0])
 			}

@@ -307,7 +307,13 @@ func BenchmarkFind(b *testing.B) {
 // users) then touch pages that no longer fit in the cache.
 func BenchmarkWriteLarge(b *testing.B) {
 	ctx := context.Background()
-	st, err := sqlitestore.Open(ctx, largeFile(b))
+	var opts []sqlitestore.Option
+	if v := os.Getenv("BENCH_CACHE_KIB"); v != "" {
+		var n int
+		fmt.Sscan(v, &n)
+		opts = append(opts, sqlitestore.WithCacheSize(n))
+	}
+	st, err := sqlitestore.Open(ctx, largeFile(b), opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
