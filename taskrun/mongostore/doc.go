@@ -41,6 +41,12 @@
 // come back as plain Go values (map[string]any, []any, string, float64,
 // int64, bool), input_dump as the JSON object it was.
 //
+// Keys inside input_dump, metadata and log attributes are stored escaped
+// where a server would refuse or misread them: "." as %2E, a leading "$" as
+// %24, "%" as %25 (so slog's "req.id" is stored as "req%2Eid", and
+// db.taskruns.find({"metadata.http%2Emethod": "GET"}) finds it). Reading
+// undoes the escaping.
+//
 // # Writes
 //
 // [Store.Write] sends a batch as one unordered bulk write: one update
@@ -70,10 +76,6 @@
 //     WithMaxWritesPerCommand(50) (MongoDB takes 100,000);
 //   - it has no TTL indexes: New with WithRetention fails, naming
 //     expireAfterSeconds;
-//   - it refuses field names with a dot or a leading $ anywhere in a
-//     document (MongoDB 5+ stores them in input_dump, metadata and log
-//     attributes): Write then reports the runs it could not store, and stores
-//     the others;
 //   - it keeps no sparse flag, and its conditional updates are not atomic
 //     (a RUNNING write racing with the final write of the same run could in
 //     theory undo it; the processor never writes both at once).
