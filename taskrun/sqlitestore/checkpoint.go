@@ -22,16 +22,18 @@ const checkpointInterval = 100 * time.Millisecond
 // writes, at most every checkpointInterval: one that waits for no reader or
 // writer, and so never delays them.
 type checkpointer struct {
-	db   *sql.DB
-	wake chan struct{}
-	quit chan struct{}
-	done sync.WaitGroup
+	db     *sql.DB
+	wake   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   sync.WaitGroup
 }
 
 func startCheckpointer(db *sql.DB) *checkpointer {
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
-	c := &checkpointer{db: db, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	c := &checkpointer{db: db, wake: make(chan struct{}, 1)}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.done.Go(c.loop)
 	return c
 }
@@ -48,39 +50,30 @@ func (c *checkpointer) kick() {
 }
 
 func (c *checkpointer) loop() {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-c.quit
-		cancel()
-	}()
-	t := time.NewTimer(0)
-	<-t.C
 	for {
 		select {
-		case <-c.quit:
+		case <-c.ctx.Done():
 			return
 		case <-c.wake:
 		}
 		// Errors are not fatal: SQLITE_BUSY (another process checkpoints)
-		// or I/O trouble that the writer will meet and report; the next
-		// write tries again, and the writer's own checkpoint is the
-		// fallback.
-		var busy, log, done int
-		_ = c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done)
-		t.Reset(checkpointInterval)
+		// or I/O trouble that the writer meets and reports too. The next
+		// write tries again, and the writer's own checkpoint at
+		// writerAutoCheckpoint pages is the fallback.
+		var busy, log, copied int
+		_ = c.db.QueryRowContext(c.ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &copied)
 		select {
-		case <-c.quit:
-			t.Stop()
+		case <-c.ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(checkpointInterval):
 		}
 	}
 }
 
-// close stops the checkpointer and closes its connection.
+// close stops the checkpointer, interrupting a checkpoint in progress, and
+// closes its connection.
 func (c *checkpointer) close() error {
-	close(c.quit)
+	c.cancel()
 	c.done.Wait()
 	return c.db.Close()
 }

@@ -273,11 +273,14 @@ func (s *Store) open(ctx context.Context, cfg config) error {
 
 // DB returns the database of the store's file, for an application that keeps
 // its own tables next to the TaskRuns (the store owns the tables taskruns,
-// taskrun_tags, taskrun_refs and taskrun_meta: read them, do not write
-// them). It is the pool that Get and Find use; its transactions begin
-// IMMEDIATE, taking the write lock up front, so that they wait for the
-// store's writes rather than fail with SQLITE_BUSY. A transaction held open
-// on it delays TaskRun writes. Do not close it: Close does.
+// taskrun_tags, taskrun_refs and taskrun_meta: read them, and delete old
+// runs from taskruns if you must, but do not insert or update them). It is
+// the pool that Get and Find use; its transactions begin IMMEDIATE, taking
+// the write lock up front, so that they wait for the store's writes rather
+// than fail with SQLITE_BUSY (read-only transactions, sql.TxOptions.ReadOnly,
+// begin DEFERRED). A write transaction held open on it delays TaskRun
+// writes. On a store opened with [WithReadOnly] it is read-only too. Do not
+// close it: Close does.
 func (s *Store) DB() *sql.DB { return s.r }
 
 // Path returns the absolute path of the store's file.

@@ -705,3 +705,38 @@ func TestIndexesFollowRewrites(t *testing.T) {
 		t.Errorf("Get = %+v, %v; want the SUCCESS run of bob", got, err)
 	}
 }
+
+// TestBackgroundCheckpoint checks that committed writes reach the database
+// file without a checkpoint by the writer (which only runs at 20,000 WAL
+// pages) and without closing the store.
+func TestBackgroundCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runs.db")
+	st := openAt(t, path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := fi.Size()
+	for b := range 10 {
+		runs := make([]taskrun.TaskRun, 50)
+		for i := range runs {
+			n := b*50 + i
+			runs[i] = run(fmt.Sprint("run-", n), n, taskrun.StatusSuccess, []string{"jobs"}, fmt.Sprintf("jobs/j%d", n))
+		}
+		write(t, st, runs...)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > empty+100<<10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database file is %d bytes 5s after the writes (%d when empty): the WAL was not checkpointed", fi.Size(), empty)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
