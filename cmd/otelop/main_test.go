@@ -33,10 +33,11 @@ type jobOut struct {
 // fixture writes TaskRuns through the real pipeline into an SQLite file and
 // returns its path and the produced runs' ids by title.
 type fixture struct {
-	path string
-	ids  map[string]string
-	tp   *sdktrace.TracerProvider
-	op   *otelop.Op[jobIn, jobOut]
+	path  string
+	ids   map[string]string
+	tp    *sdktrace.TracerProvider
+	op    *otelop.Op[jobIn, jobOut]
+	close func()
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -50,14 +51,20 @@ func newFixture(t *testing.T) *fixture {
 	p := taskrun.NewProcessor(st, taskrun.WithBatchInterval(time.Millisecond),
 		taskrun.WithErrorHandler(func(err error) { t.Logf("processor: %v", err) }))
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := tp.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		_ = st.Close(ctx)
-	})
+	var once sync.Once
+	closeAll := func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(ctx); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+			if err := st.Close(ctx); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+	}
+	t.Cleanup(closeAll)
 	op := otelop.Define(otelop.Spec{Name: "create_job", Description: "d", Category: "jobs", Tags: []string{"write"}, Observed: true},
 		func(ctx context.Context, in jobIn) (jobOut, error) {
 			if in.Title == "explode" {
@@ -66,7 +73,7 @@ func newFixture(t *testing.T) *fixture {
 			otelop.Log(ctx, 0, "created", "title", in.Title)
 			return jobOut{JobID: "job-" + in.Title}, nil
 		}, otelop.WithRegistry(registry.New()), otelop.WithTracerProvider(tp))
-	f := &fixture{path: path, ids: map[string]string{}, tp: tp, op: op}
+	f := &fixture{path: path, ids: map[string]string{}, tp: tp, op: op, close: closeAll}
 	for _, c := range []struct{ user, title string }{{"alice", "a"}, {"bob", "b"}, {"alice", "explode"}, {"carol", ""}} {
 		f.call(t, c.user, c.title)
 	}
@@ -93,6 +100,7 @@ func cli(t *testing.T, args ...string) (stdout, stderr string, code int) {
 
 func TestListAndShow(t *testing.T) {
 	f := newFixture(t)
+	f.close() // the writer is gone: the file can only change through the CLI
 	store := "--store=sqlite:" + f.path
 	before, err := os.ReadFile(f.path)
 	if err != nil {
