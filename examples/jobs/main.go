@@ -22,9 +22,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"go.opentelemetry.io/otel"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-
 	"github.com/otelop/otelop/exporters"
 	"github.com/otelop/otelop/otelop"
 	"github.com/otelop/otelop/registry"
@@ -60,13 +57,24 @@ func run(ctx context.Context, storeURI string, w io.Writer) ([]taskrun.TaskRun, 
 	if err != nil {
 		return nil, err
 	}
+	if os.Getenv("OTEL_TRACES_EXPORTER") == "" && os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+		// No trace backend configured: keep the TaskRuns, skip the export
+		// (and its connection errors) rather than send to localhost:4317.
+		os.Setenv("OTEL_TRACES_EXPORTER", "none")
+	}
 	proc := taskrun.NewProcessor(store)
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(proc))
-	otel.SetTracerProvider(tp)
+	_, shutdown, err := exporters.Setup(ctx,
+		exporters.WithTaskRunProcessor(proc),
+		exporters.WithServiceName("otelop-jobs-example"))
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = tp.Shutdown(sctx)
+		if err := shutdown(sctx); err != nil {
+			fmt.Fprintln(os.Stderr, "jobs: shutdown:", err)
+		}
 	}()
 
 	ops, err := DefineOperations(jobs, otelop.WithRegistry(registry.New()))
@@ -76,7 +84,7 @@ func run(ctx context.Context, storeURI string, w io.Writer) ([]taskrun.TaskRun, 
 	if err := scenario(ctx, ops, w); err != nil {
 		return nil, err
 	}
-	if err := tp.ForceFlush(ctx); err != nil {
+	if err := proc.ForceFlush(ctx); err != nil {
 		return nil, fmt.Errorf("flushing TaskRuns: %w", err)
 	}
 	runs, err := store.Find(ctx, taskrun.Query{Since: began})
@@ -87,6 +95,9 @@ func run(ctx context.Context, storeURI string, w io.Writer) ([]taskrun.TaskRun, 
 	printRuns(w, runs)
 	st := proc.Stats()
 	fmt.Fprintf(w, "\nprocessor: %d states enqueued, %d written, %d dropped\n", st.Enqueued, st.Written, st.Dropped)
+	if !strings.HasPrefix(storeURI, "memory") {
+		fmt.Fprintf(w, "query them: go run ./cmd/otelop runs list --store %s\n", storeURI)
+	}
 	return runs, nil
 }
 
