@@ -35,7 +35,7 @@ type Stats struct {
 	Enqueued uint64 `json:"enqueued"` // states accepted into the queue
 	Written  uint64 `json:"written"`  // states persisted (a state coalesced into a later one counts when that one is written)
 	Retried  uint64 `json:"retried"`  // failed write attempts that were retried
-	Failed   uint64 `json:"failed"`   // states given up at Shutdown
+	Failed   uint64 `json:"failed"`   // states given up: rejected by the store, or not written by the end of Shutdown
 	Dropped  uint64 `json:"dropped"`  // states discarded: queue full under Drop, or after Shutdown
 	Queued   int    `json:"queued"`   // states waiting in the queue now
 }
@@ -153,10 +153,11 @@ type Processor struct {
 	enqueued, written, retried, failed, dropped atomic.Uint64
 
 	// owned by the writer goroutine
-	pending map[trace.SpanID]*pendingRun
-	order   []trace.SpanID
-	spare   []sdktrace.ReadOnlySpan
-	batch   []TaskRun
+	pending  map[trace.SpanID]*pendingRun
+	order    []trace.SpanID
+	spare    []sdktrace.ReadOnlySpan
+	batch    []TaskRun
+	rejected map[string]bool // ids of the current batch the store rejected
 }
 
 type pendingRun struct {
@@ -192,6 +193,7 @@ func NewProcessor(w Writer, opts ...ProcessorOption) *Processor {
 		stop:     make(chan struct{}),
 		dead:     make(chan struct{}),
 		pending:  make(map[trace.SpanID]*pendingRun),
+		rejected: make(map[string]bool),
 	}
 	p.notFull = sync.NewCond(&p.mu)
 	p.abortCtx, p.abort = context.WithCancel(context.Background())
@@ -413,8 +415,13 @@ func (p *Processor) writeAll() bool {
 			return false
 		}
 		for _, k := range keys {
+			if e := p.pending[k]; p.rejected[e.run.ID] {
+				states -= e.states
+				p.failed.Add(e.states)
+			}
 			delete(p.pending, k)
 		}
+		clear(p.rejected)
 		p.order = p.order[n:]
 		p.written.Add(states)
 	}
@@ -422,6 +429,10 @@ func (p *Processor) writeAll() bool {
 	return true
 }
 
+// writeBatch writes batch, retrying with backoff while the store fails. A
+// batch the store rejects (ErrRejected) is split in halves until the
+// rejected runs stand alone; those are counted as failed and reported, the
+// others written. It returns false when Shutdown aborted.
 func (p *Processor) writeBatch(batch []TaskRun) bool {
 	backoff := p.cfg.backoffMin
 	for {
@@ -433,6 +444,15 @@ func (p *Processor) writeBatch(batch []TaskRun) bool {
 		}
 		if p.abortCtx.Err() != nil {
 			return false
+		}
+		if errors.Is(err, ErrRejected) {
+			if len(batch) == 1 {
+				p.rejected[batch[0].ID] = true
+				p.cfg.onError(fmt.Errorf("taskrun: dropping TaskRun %s (%s) the store rejects: %w", batch[0].ID, batch[0].OperationName, err))
+				return true
+			}
+			half := len(batch) / 2
+			return p.writeBatch(batch[:half]) && p.writeBatch(batch[half:])
 		}
 		p.retried.Add(1)
 		p.cfg.onError(fmt.Errorf("taskrun: writing %d TaskRuns (retrying in %s): %w", len(batch), backoff, err))

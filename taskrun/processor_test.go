@@ -3,6 +3,8 @@ package taskrun_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -218,5 +220,59 @@ func TestIgnoresOtherSpans(t *testing.T) {
 	_ = tp.ForceFlush(context.Background())
 	if st := p.Stats(); st.Enqueued != 0 || w.calls.Load() != 0 {
 		t.Errorf("stats = %+v, writes %d", st, w.calls.Load())
+	}
+}
+
+// rejectingWriter refuses, as a whole batch, any batch holding a run whose
+// input names poison, like a store refusing one document.
+type rejectingWriter struct{ *memstore.Store }
+
+func (w rejectingWriter) Write(ctx context.Context, runs []taskrun.TaskRun) error {
+	for _, r := range runs {
+		if strings.Contains(string(r.InputDump), "poison") {
+			return fmt.Errorf("document too large: %w", taskrun.ErrRejected)
+		}
+	}
+	return w.Store.Write(ctx, runs)
+}
+
+type poisonIn struct {
+	otelop.Request
+	Note string `json:"note"`
+}
+
+func TestRejectedRunsAreIsolated(t *testing.T) {
+	w := rejectingWriter{memstore.New()}
+	var reported atomic.Int32
+	p := taskrun.NewProcessor(w, taskrun.WithBatchInterval(time.Hour),
+		taskrun.WithErrorHandler(func(err error) {
+			if errors.Is(err, taskrun.ErrRejected) {
+				reported.Add(1)
+			}
+		}))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	op := otelop.Define(otelop.Spec{Name: "maybe_poison", Description: "d", Category: "test", Observed: true},
+		func(context.Context, poisonIn) (out, error) { return out{}, nil },
+		otelop.WithRegistry(registry.New()), otelop.WithTracerProvider(tp))
+	for i := range 10 {
+		note := "fine"
+		if i == 3 || i == 7 {
+			note = "poison"
+		}
+		_, _ = op.Call(context.Background(), poisonIn{Note: note})
+	}
+	if err := tp.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	if w.Len() != 8 || st.Failed != 4 || st.Written != 16 || reported.Load() != 2 {
+		t.Errorf("stored %d, stats %+v, reported %d", w.Len(), st, reported.Load())
+	}
+	// The processor is not wedged: later runs are written.
+	_, _ = op.Call(context.Background(), poisonIn{Note: "after"})
+	_ = tp.ForceFlush(context.Background())
+	if w.Len() != 9 {
+		t.Errorf("stored %d after the rejection", w.Len())
 	}
 }

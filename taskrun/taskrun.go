@@ -119,6 +119,13 @@ type TaskRun struct {
 // ErrNotFound is returned by [Reader.Get] for an unknown id.
 var ErrNotFound = errors.New("taskrun: not found")
 
+// ErrRejected is matched by a Write error when a run of the batch can never
+// be stored as it is (an empty id, input that does not encode, a document
+// the store refuses), as opposed to a store that is unavailable for now.
+// The Processor then isolates the rejected runs, counts them as failed and
+// writes the rest, instead of retrying the batch forever.
+var ErrRejected = errors.New("taskrun: run rejected by the store")
+
 // Writer persists TaskRuns.
 //
 // Write upserts every run by ID and is idempotent: writing the same run
@@ -126,7 +133,8 @@ var ErrNotFound = errors.New("taskrun: not found")
 // FAILED) is never replaced by a non-final one; a final run replaces
 // whatever is stored. Write may be called concurrently; it honours ctx and
 // returns an error when any run was not stored, in which case the caller
-// writes the whole batch again.
+// writes the whole batch again. An error for a run that can never be stored
+// matches [ErrRejected].
 type Writer interface {
 	Write(ctx context.Context, runs []TaskRun) error
 }

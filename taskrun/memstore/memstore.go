@@ -46,7 +46,7 @@ func (s *Store) Write(ctx context.Context, runs []taskrun.TaskRun) error {
 	}
 	for i := range runs {
 		if runs[i].ID == "" {
-			return fmt.Errorf("memstore: run %d of %d (operation %q) has an empty id; nothing of the batch was written", i, len(runs), runs[i].OperationName)
+			return fmt.Errorf("memstore: %w: run %d of %d (operation %q) has an empty id; nothing of the batch was written", taskrun.ErrRejected, i, len(runs), runs[i].OperationName)
 		}
 	}
 	batch := make([]*taskrun.TaskRun, len(runs))

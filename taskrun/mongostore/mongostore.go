@@ -411,7 +411,7 @@ func (s *Store) Write(ctx context.Context, runs []taskrun.TaskRun) error {
 	for i := range runs {
 		r := &runs[i]
 		if r.ID == "" {
-			return fmt.Errorf("mongostore: run %d of %d (operation %q) has an empty id; nothing of the batch was written", i, len(runs), r.OperationName)
+			return fmt.Errorf("mongostore: %w: run %d of %d (operation %q) has an empty id; nothing of the batch was written", taskrun.ErrRejected, i, len(runs), r.OperationName)
 		}
 		j, seen := index[r.ID]
 		final := r.Status.Final()
@@ -420,7 +420,7 @@ func (s *Store) Write(ctx context.Context, runs []taskrun.TaskRun) error {
 		}
 		doc, err := encodeRun(r)
 		if err != nil {
-			return fmt.Errorf("mongostore: run %d of %d (id %q): %w; nothing of the batch was written", i, len(runs), r.ID, err)
+			return fmt.Errorf("mongostore: %w: run %d of %d (id %q): %w; nothing of the batch was written", taskrun.ErrRejected, i, len(runs), r.ID, err)
 		}
 		o := op{id: r.ID, final: final, doc: doc}
 		if seen {

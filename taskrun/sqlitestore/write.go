@@ -111,7 +111,7 @@ func (s *Store) Write(ctx context.Context, runs []taskrun.TaskRun) error {
 	}
 	for i := range runs {
 		if runs[i].ID == "" {
-			return fmt.Errorf("sqlitestore: run %d of %d (operation %q) has an empty id; nothing of the batch was written", i, len(runs), runs[i].OperationName)
+			return fmt.Errorf("sqlitestore: %w: run %d of %d (operation %q) has an empty id; nothing of the batch was written", taskrun.ErrRejected, i, len(runs), runs[i].OperationName)
 		}
 	}
 	if len(runs) == 0 {
@@ -141,7 +141,7 @@ func (s *Store) Write(ctx context.Context, runs []taskrun.TaskRun) error {
 	for i := range runs {
 		r, err := enc.row(i)
 		if err != nil {
-			return fmt.Errorf("sqlitestore: run %d of %d (id %q): %w; nothing of the batch was written", i, len(runs), runs[i].ID, err)
+			return fmt.Errorf("sqlitestore: %w: run %d of %d (id %q): %w; nothing of the batch was written", taskrun.ErrRejected, i, len(runs), runs[i].ID, err)
 		}
 		cur := after[r.id]
 		if cur == nil {

@@ -38,6 +38,7 @@ func RunStoreSuite(t *testing.T, newStore func(t *testing.T) taskrun.Store) {
 	t.Run("RoundTrip", s.testRoundTrip)
 	t.Run("NilAndEmpty", s.testNilAndEmpty)
 	t.Run("EmptyBatch", s.testEmptyBatch)
+	t.Run("RejectsEmptyID", s.testRejectsEmptyID)
 	t.Run("Idempotent", s.testIdempotent)
 	t.Run("FinalStateKept", s.testFinalStateKept)
 	t.Run("Order", s.testOrder)
@@ -1081,5 +1082,18 @@ func (s storeSuite) testClosed(t *testing.T) {
 	}
 	if runs, err := st.Find(ctx, taskrun.Query{}); err == nil {
 		t.Errorf("Find after Close = %q, nil; want an error", suiteIDs(runs))
+	}
+}
+
+// testRejectsEmptyID: a run without an id can never be stored; the error
+// matches taskrun.ErrRejected, so the processor drops that run instead of
+// retrying its batch forever.
+func (s storeSuite) testRejectsEmptyID(t *testing.T) {
+	st := s.open(t)
+	start := suiteBase
+	runs := []taskrun.TaskRun{{OperationName: "no_id", Status: taskrun.StatusSuccess, StartedAt: start, CreatedAt: start, UpdatedAt: start}}
+	err := st.Write(t.Context(), runs)
+	if !errors.Is(err, taskrun.ErrRejected) {
+		t.Fatalf("Write of a run without an id = %v; want an error matching taskrun.ErrRejected", err)
 	}
 }
