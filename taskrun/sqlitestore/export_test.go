@@ -3,8 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 
 	"github.com/otelop/otelop/taskrun"
 )
@@ -16,19 +14,10 @@ func ExplainFind(ctx context.Context, s *Store, q taskrun.Query) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
-	var cursor *cursorPos
-	if q.Before != "" {
-		var at int64
-		err := s.r.QueryRowContext(ctx, `SELECT started_at FROM taskruns WHERE id = ?`, q.Before).Scan(&at)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("unknown cursor %q", q.Before)
-		}
-		if err != nil {
-			return nil, err
-		}
-		cursor = &cursorPos{startedAt: at, id: q.Before}
+	query, args, err := s.findSQL(ctx, q)
+	if err != nil {
+		return nil, err
 	}
-	query, args := buildFind(q, cursor)
 	return explain(ctx, s.r, query, args...)
 }
 

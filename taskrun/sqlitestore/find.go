@@ -53,19 +53,10 @@ func (s *Store) Find(ctx context.Context, q taskrun.Query) ([]taskrun.TaskRun, e
 	if err != nil {
 		return nil, err
 	}
-	var cursor *cursorPos
-	if q.Before != "" {
-		var at int64
-		err := s.r.QueryRowContext(ctx, `SELECT started_at FROM taskruns WHERE id = ?`, q.Before).Scan(&at)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("sqlitestore: %w: unknown cursor %q: no run has this id", taskrun.ErrInvalidQuery, q.Before)
-		}
-		if err != nil {
-			return nil, s.fail(ctx, "find: reading the cursor", err)
-		}
-		cursor = &cursorPos{startedAt: at, id: q.Before}
+	query, args, err := s.findSQL(ctx, q)
+	if err != nil {
+		return nil, err
 	}
-	query, args := buildFind(q, cursor)
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.fail(ctx, "find", err)
@@ -220,4 +211,23 @@ func buildFind(q taskrun.Query, cursor *cursorPos) (string, []any) {
 	fmt.Fprintf(&b, " ORDER BY %s DESC, %s DESC LIMIT ?", at, id)
 	args = append(args, q.Limit)
 	return b.String(), args
+}
+
+// findSQL returns the statement and arguments of a normalised query,
+// looking up the position of its cursor.
+func (s *Store) findSQL(ctx context.Context, q taskrun.Query) (string, []any, error) {
+	var cursor *cursorPos
+	if q.Before != "" {
+		var at int64
+		err := s.r.QueryRowContext(ctx, `SELECT started_at FROM taskruns WHERE id = ?`, q.Before).Scan(&at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", nil, fmt.Errorf("sqlitestore: %w: unknown cursor %q: no run has this id", taskrun.ErrInvalidQuery, q.Before)
+		}
+		if err != nil {
+			return "", nil, s.fail(ctx, "find: reading the cursor", err)
+		}
+		cursor = &cursorPos{startedAt: at, id: q.Before}
+	}
+	query, args := buildFind(q, cursor)
+	return query, args, nil
 }
