@@ -160,8 +160,13 @@ type Processor struct {
 	rejected map[string]bool // ids of the current batch the store rejected
 }
 
+// pendingRun is a run waiting to be written: the newest span of its states,
+// decoded only when its batch is written, so each run is decoded once,
+// usually from the ended span's snapshot (whose attributes the SDK hands
+// out without copying).
 type pendingRun struct {
-	run    TaskRun
+	span   sdktrace.ReadOnlySpan
+	id     string
 	states uint64
 }
 
@@ -368,24 +373,14 @@ func (p *Processor) takeAndWrite() bool {
 func (p *Processor) add(s sdktrace.ReadOnlySpan) {
 	key := s.SpanContext().SpanID()
 	if e, found := p.pending[key]; found {
+		// A later state of the same run: keep the newest span. States
+		// arrive in order, so an ended span (the OnEnd snapshot) replaces
+		// the live one.
 		e.states++
-		// Decode again only when this state can add something: the run is
-		// not final yet and the span has ended.
-		if !e.run.Status.Final() && !s.EndTime().IsZero() {
-			if run, ok := FromSpan(s); ok {
-				e.run = run
-			}
-		}
+		e.span = s
 		return
 	}
-	run, ok := FromSpan(s)
-	if !ok {
-		// Not an operation span after all: nothing to write, but the state
-		// was counted as enqueued.
-		p.written.Add(1)
-		return
-	}
-	p.pending[key] = &pendingRun{run: run, states: 1}
+	p.pending[key] = &pendingRun{span: s, states: 1}
 	p.order = append(p.order, key)
 }
 
@@ -400,11 +395,16 @@ func (p *Processor) writeAll() bool {
 		var states uint64
 		for _, k := range keys {
 			e := p.pending[k]
-			batch = append(batch, e.run)
 			states += e.states
+			run, ok := FromSpan(e.span)
+			if !ok {
+				continue // not an operation span: nothing to write
+			}
+			e.id = run.ID
+			batch = append(batch, run)
 		}
 		p.batch = batch
-		ok := p.writeBatch(batch)
+		ok := len(batch) == 0 || p.writeBatch(batch)
 		clear(batch)
 		if !ok {
 			for _, e := range p.pending {
@@ -415,7 +415,7 @@ func (p *Processor) writeAll() bool {
 			return false
 		}
 		for _, k := range keys {
-			if e := p.pending[k]; p.rejected[e.run.ID] {
+			if e := p.pending[k]; e.id != "" && p.rejected[e.id] {
 				states -= e.states
 				p.failed.Add(e.states)
 			}
