@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
@@ -41,9 +42,10 @@ var (
 
 // RegisterDetector adds d to the detectors consulted on every observed call.
 //
-// Precedence: a built-in [Flow] or [Task] run in the context always wins;
-// otherwise the detectors are asked in registration order and the first
-// that matches decides.
+// Precedence, most local first: a built-in [Flow] or [Task] run (or
+// [ContextWithOrchestration]) in the context; then the registered detectors,
+// in registration order, the first that matches deciding; then the W3C
+// baggage members an orchestrated upstream service sent along.
 func RegisterDetector(d Detector) {
 	if d == nil {
 		return
@@ -66,10 +68,50 @@ func OrchestrationFrom(ctx context.Context) (Orchestration, bool) {
 	return o, ok
 }
 
+// W3C baggage members that carry an orchestration to downstream services.
+const (
+	BaggageOrchestrator = "otelop.orchestrator"
+	BaggageFlowRunID    = "otelop.flow_run_id"
+	BaggageTaskRunID    = "otelop.task_run_id"
+)
+
 // ContextWithOrchestration returns a context whose operation calls are
 // recorded as part of o. Detectors and adapters for other engines use it.
+// It also sets the W3C baggage members otelop.orchestrator,
+// otelop.flow_run_id and otelop.task_run_id, so that a service called with
+// this context (through a propagator that carries baggage, such as otelhttp
+// with the global TraceContext+Baggage propagator) records its operation
+// calls as part of the same run.
 func ContextWithOrchestration(ctx context.Context, o Orchestration) context.Context {
+	bag := baggage.FromContext(ctx)
+	for _, m := range [][2]string{{BaggageOrchestrator, o.Orchestrator}, {BaggageFlowRunID, o.FlowRunID}, {BaggageTaskRunID, o.TaskRunID}} {
+		if m[1] == "" {
+			bag = bag.DeleteMember(m[0])
+			continue
+		}
+		if member, err := baggage.NewMemberRaw(m[0], m[1]); err == nil {
+			if b, err := bag.SetMember(member); err == nil {
+				bag = b
+			}
+		}
+	}
+	ctx = baggage.ContextWithBaggage(ctx, bag)
 	return context.WithValue(ctx, orchKey{}, o)
+}
+
+// fromBaggage reads an orchestration an upstream service put in the W3C
+// baggage.
+func fromBaggage(ctx context.Context) (Orchestration, bool) {
+	bag := baggage.FromContext(ctx)
+	if bag.Len() == 0 {
+		return Orchestration{}, false
+	}
+	o := Orchestration{
+		Orchestrator: bag.Member(BaggageOrchestrator).Value(),
+		FlowRunID:    bag.Member(BaggageFlowRunID).Value(),
+		TaskRunID:    bag.Member(BaggageTaskRunID).Value(),
+	}
+	return o, o.Orchestrator != ""
 }
 
 func detect(ctx context.Context) Orchestration {
@@ -82,6 +124,9 @@ func detect(ctx context.Context) Orchestration {
 				return o
 			}
 		}
+	}
+	if o, ok := fromBaggage(ctx); ok {
+		return o
 	}
 	return Orchestration{}
 }
@@ -109,7 +154,10 @@ func Flow(ctx context.Context, name string, fn func(ctx context.Context) error) 
 // the flow run id and the task run id. Outside a flow, the task run stands
 // alone (no flow run id).
 func Task(ctx context.Context, name string, fn func(ctx context.Context) error) error {
-	o, _ := OrchestrationFrom(ctx)
+	o, ok := OrchestrationFrom(ctx)
+	if !ok {
+		o, _ = fromBaggage(ctx) // a task of a flow run upstream
+	}
 	o.Orchestrator = Orchestrator
 	o.TaskRunID = newID()
 	ctx = ContextWithOrchestration(ctx, o)
