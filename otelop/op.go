@@ -259,6 +259,7 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 		req.Channel = DefaultChannel
 	}
 	input := marshalInput(&in)
+	ctx = withProcessParent(ctx)
 	orch := detect(ctx)
 	id := newID()
 

@@ -45,7 +45,9 @@ var (
 // Precedence, most local first: a built-in [Flow] or [Task] run (or
 // [ContextWithOrchestration]) in the context; then the registered detectors,
 // in registration order, the first that matches deciding; then the W3C
-// baggage members an orchestrated upstream service sent along.
+// baggage members an orchestrated upstream service sent along; last, the
+// process's environment: PREFECT__FLOW_RUN_ID, which Prefect sets in the
+// processes its workers start (orchestrator "prefect").
 func RegisterDetector(d Detector) {
 	if d == nil {
 		return
@@ -128,7 +130,7 @@ func detect(ctx context.Context) Orchestration {
 	if o, ok := fromBaggage(ctx); ok {
 		return o
 	}
-	return Orchestration{}
+	return process().orch
 }
 
 // Orchestrator is the name recorded for built-in flow and task runs.
@@ -176,7 +178,7 @@ func flowTracer(ctx context.Context) trace.Tracer {
 }
 
 func runSpan(ctx context.Context, name string, fn func(context.Context) error, kv ...attribute.KeyValue) (err error) {
-	ctx, span := flowTracer(ctx).Start(ctx, name, trace.WithAttributes(kv...))
+	ctx, span := flowTracer(ctx).Start(withProcessParent(ctx), name, trace.WithAttributes(kv...))
 	defer func() {
 		if r := recover(); r != nil {
 			span.SetStatus(codes.Error, recordPanic(span, r))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +24,12 @@ import (
 	"github.com/otelop/otelop/taskrun/taskruntest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv("OTELOP_HELPER_PROCESS") == "1" {
+		os.Exit(runHelperProcess())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 type createIn struct {
 	otelop.Request
