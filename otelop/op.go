@@ -288,6 +288,9 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 		if orch.TaskRunID != "" {
 			a = append(a, attrs.OrchTaskRunID.String(orch.TaskRunID))
 		}
+		if orch.Attempt > 0 {
+			a = append(a, attrs.MetadataAttempt.Int(orch.Attempt))
+		}
 	}
 	so := startOptsPool.Get().(*[]trace.SpanStartOption)
 	opts := append((*so)[:0], internalKind, trace.WithAttributes(a...))

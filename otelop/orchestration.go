@@ -20,6 +20,9 @@ type Orchestration struct {
 	Orchestrator string // "otelop", "prefect", "temporal", ...
 	FlowRunID    string
 	TaskRunID    string
+	// Attempt is the try number of the task run (1 for the first), 0 when
+	// the orchestrator does not say; recorded as metadata.attempt.
+	Attempt int
 }
 
 // Detector recognises that a call runs inside a workflow engine. Detect is

@@ -18,6 +18,7 @@ fi
 echo "== go vet"
 go vet ./...
 (cd tools && go vet ./...)
+(cd contrib/temporal && go vet ./...)
 
 # Test servers. Each one registers its stop function in cleanups; they run
 # in reverse order when the script exits, however it exits.
@@ -169,6 +170,9 @@ echo "jaeger ready: query $OTELOP_TEST_JAEGER_QUERY, OTLP gRPC $OTELOP_TEST_OTLP
 
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./... "$@"
+
+echo "== go test -race (contrib/temporal, its own module)"
+(cd contrib/temporal && go test -race -count=1 -timeout 5m ./...)
 
 echo "== example app"
 go run ./examples/jobs >/dev/null

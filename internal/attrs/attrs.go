@@ -36,6 +36,7 @@ const (
 	CodeFunctionName   = semconv.CodeFunctionNameKey
 	LogsRef            = attribute.Key("otelop.logs_ref")
 	MetadataPrefix     = "otelop.metadata."
+	MetadataAttempt    = attribute.Key("otelop.metadata.attempt")
 	FlowName           = attribute.Key("otelop.flow.name")
 	FlowRunID          = attribute.Key("otelop.flow_run.id")
 	TaskName           = attribute.Key("otelop.task.name")
