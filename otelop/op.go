@@ -291,6 +291,9 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 		if orch.Attempt > 0 {
 			a = append(a, attrs.MetadataAttempt.Int(orch.Attempt))
 		}
+		if pc := process(); len(pc.meta) > 0 && orch == pc.orch {
+			a = append(a, pc.meta...)
+		}
 	}
 	so := startOptsPool.Get().(*[]trace.SpanStartOption)
 	opts := append((*so)[:0], internalKind, trace.WithAttributes(a...))

@@ -6,9 +6,12 @@ import (
 	"sync"
 
 	"go.opentelemetry.io/contrib/propagators/envcar"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/otelop/otelop/internal/attrs"
 )
 
 // Environment variables read once per process.
@@ -26,6 +29,17 @@ type processContext struct {
 	parent trace.SpanContext
 	bag    baggage.Baggage
 	orch   Orchestration
+	meta   []attribute.KeyValue // otelop.metadata.* of the process's flow run
+}
+
+// prefectRuntimeEnv maps the variables through which Prefect exposes its
+// runtime context (prefect.runtime, PREFECT__RUNTIME__<MODULE>__<FIELD>) to
+// the TaskRun metadata keys they fill when present.
+var prefectRuntimeEnv = [][2]string{
+	{"PREFECT__RUNTIME__FLOW_RUN__NAME", "prefect_flow_run_name"},
+	{"PREFECT__RUNTIME__FLOW_RUN__FLOW_NAME", "prefect_flow_name"},
+	{"PREFECT__RUNTIME__DEPLOYMENT__ID", "prefect_deployment_id"},
+	{"PREFECT__RUNTIME__DEPLOYMENT__NAME", "prefect_deployment_name"},
 }
 
 var process = sync.OnceValue(func() processContext {
@@ -37,6 +51,11 @@ var process = sync.OnceValue(func() processContext {
 	pc.bag = baggage.FromContext(ctx)
 	if id := os.Getenv(PrefectFlowRunEnv); id != "" {
 		pc.orch = Orchestration{Orchestrator: PrefectOrchestrator, FlowRunID: id}
+		for _, kv := range prefectRuntimeEnv {
+			if v := os.Getenv(kv[0]); v != "" {
+				pc.meta = append(pc.meta, attribute.String(attrs.MetadataPrefix+kv[1], v))
+			}
+		}
 	}
 	return pc
 })

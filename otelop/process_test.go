@@ -35,7 +35,8 @@ func TestLaunchedByPrefect(t *testing.T) {
 		wantTrace  string
 		wantParent string
 	}{
-		{"prefect", []string{"PREFECT__FLOW_RUN_ID=8d1e2a7c-prefect-flow", "TRACEPARENT=00-" + traceID + "-" + spanID + "-01", "BAGGAGE=tenant=acme"},
+		{"prefect", []string{"PREFECT__FLOW_RUN_ID=8d1e2a7c-prefect-flow", "TRACEPARENT=00-" + traceID + "-" + spanID + "-01", "BAGGAGE=tenant=acme",
+			"PREFECT__RUNTIME__FLOW_RUN__FLOW_NAME=nightly-etl", "PREFECT__RUNTIME__DEPLOYMENT__NAME=prod"},
 			"prefect", "8d1e2a7c-prefect-flow", traceID, spanID},
 		{"trace only", []string{"TRACEPARENT=00-" + traceID + "-" + spanID + "-01"}, "", "", traceID, spanID},
 		{"nothing", nil, "", "", "", ""},
@@ -56,6 +57,12 @@ func TestLaunchedByPrefect(t *testing.T) {
 			if r.Orchestrator != tt.wantOrch || r.OrchestratorFlowRunID != tt.wantFlow || r.Orchestrated != (tt.wantOrch != "") {
 				t.Errorf("orchestration %q %q %v", r.Orchestrator, r.OrchestratorFlowRunID, r.Orchestrated)
 			}
+			if tt.wantOrch == "prefect" && (r.Metadata["prefect_flow_name"] != "nightly-etl" || r.Metadata["prefect_deployment_name"] != "prod") {
+				t.Errorf("prefect metadata %v", r.Metadata)
+			}
+			if tt.wantOrch == "" && r.Metadata["prefect_flow_name"] != nil {
+				t.Errorf("prefect metadata without a flow run: %v", r.Metadata)
+			}
 			if tt.wantTrace != "" && (r.TraceID != tt.wantTrace || r.ParentSpanID != tt.wantParent) {
 				t.Errorf("trace %s parent %s, want %s %s", r.TraceID, r.ParentSpanID, tt.wantTrace, tt.wantParent)
 			}
@@ -73,6 +80,9 @@ func cleanEnv() []string {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
 		case "PREFECT__FLOW_RUN_ID", "TRACEPARENT", "TRACESTATE", "BAGGAGE":
+			continue
+		}
+		if strings.HasPrefix(k, "PREFECT__RUNTIME__") {
 			continue
 		}
 		env = append(env, kv)
