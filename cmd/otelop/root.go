@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -54,15 +54,13 @@ func (o *rootOptions) openStore(ctx context.Context) (taskrun.Store, error) {
 	if uri == "" {
 		uri = exporters.StoreURIFromEnv()
 	}
-	if path, ok := sqlitePath(uri); ok {
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, badInput("no TaskRun store at %s (set --store or %s)", path, exporters.StoreEnv)
-		}
-	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	st, err := exporters.OpenStore(ctx, uri, exporters.ReadOnly())
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, badInput("no TaskRun store at %s (set --store or %s): %v", uri, exporters.StoreEnv, err)
+	case err != nil:
 		return nil, usageError{fmt.Errorf("opening the store: %w", err)}
 	}
 	return st, nil
@@ -79,15 +77,4 @@ func (o *rootOptions) withStore(ctx context.Context, fn func(context.Context, ta
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	return fn(ctx, st)
-}
-
-// sqlitePath returns the file an SQLite store URI names.
-func sqlitePath(uri string) (string, bool) {
-	switch {
-	case strings.HasPrefix(uri, "sqlite:"):
-		return strings.TrimPrefix(strings.TrimPrefix(uri, "sqlite:"), "//"), true
-	case strings.Contains(uri, "://"), strings.HasPrefix(uri, "memory:"), uri == "memory":
-		return "", false
-	}
-	return uri, true
 }

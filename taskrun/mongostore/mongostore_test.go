@@ -361,7 +361,10 @@ func TestRetention(t *testing.T) {
 	}
 	if err != nil {
 		if isFerretDB(t) && strings.Contains(err.Error(), "expireAfterSeconds") {
-			t.Skipf("the server has no TTL indexes (FerretDB 1.x), and New says so: %v", err)
+			// The server has no TTL indexes (FerretDB 1.x): asked for the
+			// right index above, New must fail and say why, which it did.
+			t.Logf("FerretDB refuses TTL indexes, and New says so: %v", err)
+			return
 		}
 		t.Fatalf("New with WithRetention: %v", err)
 	}
