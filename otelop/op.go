@@ -252,8 +252,19 @@ func marshalInput[In any](in *In) string {
 
 func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 	var req Request
+	inv := takeInvocation(ctx)
 	if r := o.in.request(unsafe.Pointer(&in)); r != nil {
+		if inv != nil {
+			if inv.UserID != "" {
+				r.UserID = inv.UserID
+			}
+			if inv.Channel != "" {
+				r.Channel = inv.Channel
+			}
+		}
 		req = *r
+	} else if inv != nil {
+		req.UserID, req.Channel = inv.UserID, inv.Channel
 	}
 	if req.Channel == "" {
 		req.Channel = DefaultChannel
@@ -293,6 +304,12 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 		}
 		if pc := process(); len(pc.meta) > 0 && orch == pc.orch {
 			a = append(a, pc.meta...)
+		}
+	}
+	if inv != nil {
+		inv.TaskRunID = id
+		for k, v := range inv.Metadata {
+			a = append(a, attribute.String(attrs.MetadataPrefix+k, v))
 		}
 	}
 	so := startOptsPool.Get().(*[]trace.SpanStartOption)
