@@ -73,9 +73,12 @@ func (h *Handler) routeAPI() {
 	h.handle("POST", "/api/taskruns/{id}/replay", h.replayTaskRun)
 	h.handle("GET", "/api/openapi.json", h.openAPI)
 	h.handle("GET", "/api/auth", h.auth)
-	h.mux.HandleFunc(h.cfg.prefix+"/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &Error{Code: "not_found", Message: fmt.Sprintf("no API endpoint %s %s (the endpoints are listed in %s/api/openapi.json)", r.Method, r.URL.Path, h.cfg.prefix)})
-	})
+	// Anything else under /api/ gets a JSON 404 rather than the UI's page.
+	for _, method := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		h.handle(method, "/api/", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, &Error{Code: "not_found", Message: fmt.Sprintf("no API endpoint %s %s (the endpoints are listed in %s/api/openapi.json)", r.Method, r.URL.Path, h.cfg.prefix)})
+		})
+	}
 }
 
 var statusOf = map[string]int{

@@ -1,8 +1,9 @@
-// Command otelop queries the TaskRun audit log.
+// Command otelop queries and serves the TaskRun audit log.
 //
 //	otelop runs list --op bulk_delete_jobs --status failed --since 24h
 //	otelop runs show 01J9Z3...
 //	otelop runs tail --user alice
+//	otelop serve --addr 127.0.0.1:8080          # web UI and HTTP API
 //
 // The store comes from --store or OTELOP_STORE (default sqlite:otelop.db):
 // mongodb://host/db, mongodb+srv://..., sqlite:PATH or memory:. Query

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -287,5 +289,57 @@ func TestTail(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("tail exit %d:\n%s", code, out.String())
+	}
+}
+
+func TestServe(t *testing.T) {
+	f := newFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"serve", "--store=sqlite:" + f.path, "--addr", addr}, &out, &out)
+	}()
+	var resp *http.Response
+	for range 200 {
+		if resp, err = http.Get("http://" + addr + "/api/taskruns?status=FAILED"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	var page struct {
+		TaskRuns []taskrun.TaskRun `json:"taskruns"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	http.DefaultClient.CloseIdleConnections()
+	if err != nil || len(page.TaskRuns) != 2 || page.TaskRuns[0].ID != f.ids[""] || page.TaskRuns[1].ID != f.ids["explode"] {
+		t.Errorf("failed runs over HTTP: %v %+v", err, page.TaskRuns)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("serve exit %d:\n%s", code, out.String())
+	}
+	if s := out.String(); !strings.Contains(s, "read-only") || !strings.Contains(s, addr) {
+		t.Errorf("start message does not say read-only at %s:\n%s", addr, s)
+	}
+
+	// Without tokens, only loopback; a bad token file is bad input.
+	_, stderr, code := cli(t, "serve", "--store=sqlite:"+f.path, "--addr", "0.0.0.0:0")
+	if code != exitBadInput || !strings.Contains(stderr, "refusing") {
+		t.Errorf("non-loopback without tokens: exit %d, %s", code, stderr)
+	}
+	_, stderr, code = cli(t, "serve", "--store=sqlite:"+f.path, "--tokens", filepath.Join(t.TempDir(), "none.json"))
+	if code != exitBadInput || !strings.Contains(stderr, "tokens") {
+		t.Errorf("missing token file: exit %d, %s", code, stderr)
 	}
 }

@@ -23,7 +23,7 @@ func newRootCmd() *cobra.Command {
 	opts := &rootOptions{}
 	root := &cobra.Command{
 		Use:   "otelop",
-		Short: "Query the otelop TaskRun audit log",
+		Short: "Query and serve the otelop TaskRun audit log",
 		Long: `otelop queries the TaskRuns that otelop operations leave behind: who ran
 what, with which input, what it created, why it failed.
 
@@ -35,7 +35,7 @@ mongodb://host/db, mongodb+srv://..., sqlite:PATH or memory:.`,
 	root.PersistentFlags().StringVar(&opts.store, "store", "", "TaskRun store URI (default $"+exporters.StoreEnv+" or "+exporters.DefaultStoreURI+")")
 	root.PersistentFlags().DurationVar(&opts.timeout, "timeout", 10*time.Second, "how long to wait for the store to answer")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunsCmd(opts))
+	root.AddCommand(newRunsCmd(opts), newServeCmd(opts))
 	return root
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/otelop/otelop/httpapi"
 	"github.com/otelop/otelop/otelop"
 	"github.com/otelop/otelop/taskrun"
 )
@@ -195,10 +196,10 @@ func newShowCmd(root *rootOptions) *cobra.Command {
 
 // traceURL returns the trace link template from OTELOP_TRACE_URL.
 func traceURL() string {
-	if u := os.Getenv("OTELOP_TRACE_URL"); u != "" {
+	if u := os.Getenv(httpapi.TraceURLEnv); u != "" {
 		return u
 	}
-	return "http://localhost:16686/trace/{trace_id}"
+	return httpapi.DefaultTraceURL
 }
 
 func newTailCmd(root *rootOptions) *cobra.Command {

@@ -6,6 +6,7 @@
 //	go run ./examples/jobs                                   # SQLite file otelop.db
 //	OTELOP_STORE=mongodb://localhost:27017/otelop go run ./examples/jobs
 //	go run ./examples/jobs --store memory:
+//	go run ./examples/jobs --serve 127.0.0.1:8080            # then keep serving the web UI
 //
 // The jobs live beside the TaskRuns, in the same store (a jobs table or
 // collection), so every result reference resolves to a real record.
@@ -17,12 +18,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
 	"github.com/otelop/otelop/exporters"
+	"github.com/otelop/otelop/httpapi"
 	"github.com/otelop/otelop/otelop"
 	"github.com/otelop/otelop/registry"
 	"github.com/otelop/otelop/taskrun"
@@ -30,8 +37,9 @@ import (
 
 func main() {
 	store := flag.String("store", "", "TaskRun store URI (default $"+exporters.StoreEnv+" or "+exporters.DefaultStoreURI+")")
+	serve := flag.String("serve", "", "after the scenario, serve the web UI and HTTP API for the operations at this address (host:port) until interrupted")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: jobs [--store URI]\n\nRuns the example job operations and prints the TaskRuns they produced.\n\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: jobs [--store URI] [--serve ADDR]\n\nRuns the example job operations and prints the TaskRuns they produced.\nWith --serve it then serves the web UI and the HTTP API for them; invoke\nand replay need a token file named by $"+httpapi.TokensEnv+".\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -39,14 +47,18 @@ func main() {
 	if uri == "" {
 		uri = exporters.StoreURIFromEnv()
 	}
-	if _, err := run(context.Background(), uri, os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := run(ctx, uri, *serve, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "jobs:", err)
 		os.Exit(1)
 	}
 }
 
-// run executes the scenario and prints, then returns, the TaskRuns.
-func run(ctx context.Context, storeURI string, w io.Writer) ([]taskrun.TaskRun, error) {
+// run executes the scenario and prints, then returns, the TaskRuns. With a
+// serve address it then serves the web UI and HTTP API for the operations
+// until ctx ends.
+func run(ctx context.Context, storeURI, serveAddr string, w io.Writer) ([]taskrun.TaskRun, error) {
 	began := time.Now().Add(-time.Millisecond)
 	store, err := exporters.OpenStore(ctx, storeURI)
 	if err != nil {
@@ -77,7 +89,8 @@ func run(ctx context.Context, storeURI string, w io.Writer) ([]taskrun.TaskRun, 
 		}
 	}()
 
-	ops, err := DefineOperations(jobs, otelop.WithRegistry(registry.New()))
+	reg := registry.New()
+	ops, err := DefineOperations(jobs, otelop.WithRegistry(reg))
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +111,22 @@ func run(ctx context.Context, storeURI string, w io.Writer) ([]taskrun.TaskRun, 
 	if !strings.HasPrefix(storeURI, "memory") {
 		fmt.Fprintf(w, "query them: go run ./cmd/otelop runs list --store %s\n", storeURI)
 	}
+	if serveAddr != "" {
+		return runs, serve(ctx, serveAddr, reg, store, w)
+	}
 	return runs, nil
+}
+
+// serve serves the web UI and the HTTP API for the operations in reg until
+// ctx ends; requests are traced by otelhttp, so an invoked operation's span
+// is a child of its HTTP request's.
+func serve(ctx context.Context, addr string, reg *registry.Registry, store taskrun.Reader, w io.Writer) error {
+	h, err := httpapi.New(reg, store, httpapi.WithTokensFromEnv(),
+		httpapi.WithLogger(slog.New(slog.NewTextHandler(w, nil))))
+	if err != nil {
+		return err
+	}
+	return httpapi.ListenAndServe(ctx, addr, h, otelhttp.NewHandler(h, "otelop-api"))
 }
 
 // scenario calls the operations as a few users and a nightly flow would,

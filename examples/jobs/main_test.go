@@ -57,7 +57,7 @@ func TestScenario(t *testing.T) {
 
 func testScenario(t *testing.T, uri string) {
 	var out bytes.Buffer
-	runs, err := run(context.Background(), uri, &out)
+	runs, err := run(context.Background(), uri, "", &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func testScenario(t *testing.T, uri string) {
 func TestRefsResolve(t *testing.T) {
 	ctx := context.Background()
 	uri := "sqlite:" + filepath.Join(t.TempDir(), "refs.db")
-	runs, err := run(ctx, uri, &bytes.Buffer{})
+	runs, err := run(ctx, uri, "", &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestRefsResolve(t *testing.T) {
 		t.Errorf("only %d refs checked", n)
 	}
 	// A second run on the same file adds its own runs and jobs.
-	again, err := run(ctx, uri, &bytes.Buffer{})
+	again, err := run(ctx, uri, "", &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
