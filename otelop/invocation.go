@@ -16,7 +16,9 @@ import (
 // sees the replaced values too, so a caller cannot claim another identity in
 // the input), each Metadata entry lands in TaskRun.metadata, and the wrapper
 // stores the new TaskRun's id in TaskRunID. Calls that operation makes in
-// turn are not affected. An Invocation is for one call; do not share it
+// turn are not affected. An operation that is not observed has no TaskRun;
+// when it is called through Metadata.Invoke, UserID and Channel still
+// replace the input's. An Invocation is for one call; do not share it
 // between goroutines.
 type Invocation struct {
 	UserID   string
@@ -45,4 +47,15 @@ func takeInvocation(ctx context.Context) *Invocation {
 		return nil
 	}
 	return inv
+}
+
+// applyTo replaces r's user id and channel with the invocation's non-empty
+// ones.
+func (inv *Invocation) applyTo(r *Request) {
+	if inv.UserID != "" {
+		r.UserID = inv.UserID
+	}
+	if inv.Channel != "" {
+		r.Channel = inv.Channel
+	}
 }

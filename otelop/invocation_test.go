@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/otelop/otelop/otelop"
+	"github.com/otelop/otelop/registry"
 	"github.com/otelop/otelop/taskrun/taskruntest"
 )
 
@@ -63,5 +64,21 @@ func TestInvocationWithoutRequest(t *testing.T) {
 	h.Flush()
 	if r := h.Run(inv.TaskRunID); r.Actor.UserID != "bob" || r.Actor.Channel != otelop.DefaultChannel {
 		t.Errorf("actor = %+v", r.Actor)
+	}
+}
+
+func TestInvocationUnobservedInvoke(t *testing.T) {
+	reg := registry.New()
+	otelop.Define(otelop.Spec{Name: "plain_invoke", Description: "d", Category: "test"},
+		func(_ context.Context, in createIn) (createOut, error) { return createOut{Owner: in.UserID + "/" + in.Channel}, nil },
+		otelop.WithRegistry(reg))
+	m, _ := reg.Get("plain_invoke")
+	inv := &otelop.Invocation{UserID: "alice", Channel: "api"}
+	res, err := m.Invoke(otelop.ContextWithInvocation(context.Background(), inv), json.RawMessage(`{"titles":["x"],"user_id":"mallory"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.(createOut).Owner; got != "alice/api" || inv.TaskRunID != "" {
+		t.Errorf("the function saw %q, TaskRunID %q", got, inv.TaskRunID)
 	}
 }

@@ -206,6 +206,15 @@ func (o *Op[In, Out]) invoke(ctx context.Context, raw json.RawMessage) (any, err
 	if _, err := dec.Token(); err == nil {
 		return nil, &InputError{Operation: o.spec.Name, Err: errors.New("unexpected data after the JSON value")}
 	}
+	if !o.traced {
+		// observe applies an Invocation to observed calls; an unobserved
+		// operation invoked on someone's behalf still sees who asked.
+		if inv, ok := ctx.Value(invocationKey{}).(*Invocation); ok && inv != nil {
+			if r := o.in.request(unsafe.Pointer(&in)); r != nil {
+				inv.applyTo(r)
+			}
+		}
+	}
 	return o.Call(ctx, in)
 }
 
@@ -255,12 +264,7 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 	inv := takeInvocation(ctx)
 	if r := o.in.request(unsafe.Pointer(&in)); r != nil {
 		if inv != nil {
-			if inv.UserID != "" {
-				r.UserID = inv.UserID
-			}
-			if inv.Channel != "" {
-				r.Channel = inv.Channel
-			}
+			inv.applyTo(r)
 		}
 		req = *r
 	} else if inv != nil {

@@ -168,6 +168,22 @@ export OTELOP_TEST_OTLP_HTTP=$jaeger_otlp_http
 export OTELOP_TEST_JAEGER_BIN=$PWD/bin/jaeger
 echo "jaeger ready: query $OTELOP_TEST_JAEGER_QUERY, OTLP gRPC $OTELOP_TEST_OTLP_GRPC, OTLP HTTP $OTELOP_TEST_OTLP_HTTP (pid $jaeger_pid)"
 
+# Headless Chromium for the web UI's browser test (httpapi), from Debian's
+# packages: chromedp drives it. Screenshots land in test-output/browser.
+echo "== chromium (web UI browser test)"
+chromium_bin=${OTELOP_TEST_CHROMIUM:-$(command -v chromium || true)}
+if [ -z "$chromium_bin" ]; then
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo="sudo"
+	install_chromium() { DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null; }
+	install_chromium || { $sudo apt-get update -qq && install_chromium; }
+	chromium_bin=$(command -v chromium)
+fi
+export OTELOP_TEST_CHROMIUM=$chromium_bin
+export OTELOP_TEST_OUTPUT=$PWD/test-output
+mkdir -p "$OTELOP_TEST_OUTPUT"
+echo "chromium: $("$OTELOP_TEST_CHROMIUM" --version 2>/dev/null || echo "$OTELOP_TEST_CHROMIUM")"
+
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./... "$@"
 
