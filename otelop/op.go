@@ -39,6 +39,8 @@ type Op[In, Out any] struct {
 
 	in, out     *typeInfo
 	checkInput  bool                 // the input declares validation
+	checkAuth   bool                 // the spec declares permissions
+	authorizer  Authorizer           // nil: the one of SetAuthorizer
 	staticAttrs []attribute.KeyValue // attributes shared by every call
 }
 
@@ -51,8 +53,9 @@ type tracerCache struct {
 type Option interface{ apply(*config) }
 
 type config struct {
-	reg *registry.Registry
-	tp  trace.TracerProvider
+	reg        *registry.Registry
+	tp         trace.TracerProvider
+	authorizer Authorizer
 }
 
 type optionFunc func(*config)
@@ -116,11 +119,13 @@ func newOp[In, Out any](spec Spec, fn func(context.Context, In) (Out, error), sk
 		in:         inInfo,
 		out:        outInfo,
 		checkInput: inInfo.validateMethod || inInfo.validateTags,
+		checkAuth:  len(spec.Permissions) > 0,
+		authorizer: cfg.authorizer,
 	}
 	switch {
 	case op.traced:
 		op.call = op.observe
-	case op.checkInput:
+	case op.checkInput || op.checkAuth:
 		op.call = op.callChecked
 	default:
 		op.call = fn
@@ -184,11 +189,19 @@ func (o *Op[In, Out]) Call(ctx context.Context, in In) (Out, error) {
 }
 
 // callChecked is the unobserved call of an operation whose input declares
-// validation; kept apart so that Call's own input never escapes.
+// validation or whose spec declares permissions; kept apart so that Call's
+// own input never escapes.
 func (o *Op[In, Out]) callChecked(ctx context.Context, in In) (Out, error) {
-	if err := validateInput(o.spec.Name, o.in, &in); err != nil {
-		var zero Out
-		return zero, err
+	var zero Out
+	if o.checkAuth {
+		if err := o.authorize(ctx, o.in.request(unsafe.Pointer(&in))); err != nil {
+			return zero, err
+		}
+	}
+	if o.checkInput {
+		if err := validateInput(o.spec.Name, o.in, &in); err != nil {
+			return zero, err
+		}
 	}
 	return o.fn(ctx, in)
 }
@@ -344,7 +357,10 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 		}
 	}()
 
-	if o.checkInput {
+	if o.checkAuth {
+		err = o.authorize(ctx, &req)
+	}
+	if err == nil && o.checkInput {
 		err = validateInput(o.spec.Name, o.in, &in)
 	}
 	if err == nil {
@@ -422,6 +438,8 @@ func errorType(err error) string {
 	switch {
 	case errors.Is(err, ErrInvalidInput):
 		return "invalid_input"
+	case errors.Is(err, ErrPermissionDenied):
+		return "permission_denied"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case errors.Is(err, context.DeadlineExceeded):
