@@ -70,7 +70,9 @@ func TestInvocationWithoutRequest(t *testing.T) {
 func TestInvocationUnobservedInvoke(t *testing.T) {
 	reg := registry.New()
 	otelop.Define(otelop.Spec{Name: "plain_invoke", Description: "d", Category: "test"},
-		func(_ context.Context, in createIn) (createOut, error) { return createOut{Owner: in.UserID + "/" + in.Channel}, nil },
+		func(_ context.Context, in createIn) (createOut, error) {
+			return createOut{Owner: in.UserID + "/" + in.Channel}, nil
+		},
 		otelop.WithRegistry(reg))
 	m, _ := reg.Get("plain_invoke")
 	inv := &otelop.Invocation{UserID: "alice", Channel: "api"}

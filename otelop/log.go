@@ -52,6 +52,9 @@ func appendSlogAttr(kv []attribute.KeyValue, prefix string, a slog.Attr) []attri
 		key = prefix + "." + key
 	}
 	v := a.Value
+	if v.Kind() != slog.KindGroup && redactConf.Load().matches(a.Key) {
+		return append(kv, attribute.String(key, Redacted))
+	}
 	switch v.Kind() {
 	case slog.KindGroup:
 		p := key

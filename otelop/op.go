@@ -38,8 +38,10 @@ type Op[In, Out any] struct {
 	tracer atomic.Pointer[tracerCache]
 
 	in, out     *typeInfo
-	checkInput  bool                 // the input declares validation
-	checkAuth   bool                 // the spec declares permissions
+	checkInput  bool // the input declares validation
+	checkAuth   bool // the spec declares permissions
+	inRedact    *redactPlan
+	maxInput    int
 	authorizer  Authorizer           // nil: the one of SetAuthorizer
 	staticAttrs []attribute.KeyValue // attributes shared by every call
 }
@@ -56,6 +58,20 @@ type config struct {
 	reg        *registry.Registry
 	tp         trace.TracerProvider
 	authorizer Authorizer
+	maxInput   int
+}
+
+// DefaultInputLimit is the size above which a recorded input is truncated,
+// unless [WithInputLimit] says otherwise.
+const DefaultInputLimit = 64 << 10
+
+// WithInputLimit sets the size in bytes above which the input recorded on
+// the span and in TaskRun.input_dump is replaced by a truncated form,
+// {"truncated": true, "size": N, "prefix": "..."}, and the TaskRun gets
+// metadata.input_truncated (default [DefaultInputLimit]). The function
+// always receives the whole input.
+func WithInputLimit(n int) Option {
+	return optionFunc(func(c *config) { c.maxInput = n })
 }
 
 type optionFunc func(*config)
@@ -98,7 +114,7 @@ func newOp[In, Out any](spec Spec, fn func(context.Context, In) (Out, error), sk
 	if fn == nil {
 		return nil, fmt.Errorf("otelop: operation %q defined at %s has a nil function", spec.Name, definedAt)
 	}
-	cfg := config{reg: registry.Default}
+	cfg := config{reg: registry.Default, maxInput: DefaultInputLimit}
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
@@ -121,6 +137,8 @@ func newOp[In, Out any](spec Spec, fn func(context.Context, In) (Out, error), sk
 		checkInput: inInfo.validateMethod || inInfo.validateTags,
 		checkAuth:  len(spec.Permissions) > 0,
 		authorizer: cfg.authorizer,
+		inRedact:   newRedactPlan(inT),
+		maxInput:   max(cfg.maxInput, 256),
 	}
 	switch {
 	case op.traced:
@@ -287,6 +305,13 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 		req.Channel = DefaultChannel
 	}
 	input := marshalInput(&in)
+	var redacted, truncated bool
+	if keys := redactConf.Load(); o.inRedact.scan(keys) {
+		input, redacted = redactJSON(input, o.inRedact, keys)
+	}
+	if len(input) > o.maxInput {
+		input, truncated = truncateJSON(input, o.maxInput), true
+	}
 	ctx = withProcessParent(ctx)
 	orch := detect(ctx)
 	id := newID()
@@ -322,6 +347,12 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 		if pc := process(); len(pc.meta) > 0 && orch == pc.orch {
 			a = append(a, pc.meta...)
 		}
+	}
+	if redacted {
+		a = append(a, attrs.MetadataInputRedacted.Bool(true))
+	}
+	if truncated {
+		a = append(a, attrs.MetadataInputTruncated.Bool(true))
 	}
 	if inv != nil {
 		inv.TaskRunID = id
