@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"go.opentelemetry.io/otel"
@@ -404,11 +405,16 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 	o.recordOutput(span, &out)
 	if err != nil {
 		span.SetAttributes(attrs.ErrorType.String(errorType(err)))
-		span.RecordError(err, trace.WithStackTrace(true))
+		msg := capMessage(err.Error())
+		span.AddEvent(attrs.ExceptionEventName, trace.WithAttributes(
+			attrs.ExceptionType.String(reflect.TypeOf(err).String()),
+			attrs.ExceptionMessage.String(msg),
+			attrs.ExceptionStack.String(string(debug.Stack())),
+		))
 		if req.Verbose {
 			Log(ctx, slog.LevelError, "Operation failed: "+o.spec.Name, "error", err.Error())
 		}
-		span.SetStatus(codes.Error, err.Error())
+		span.SetStatus(codes.Error, msg)
 	} else {
 		if req.Verbose {
 			Log(ctx, slog.LevelInfo, "Operation completed: "+o.spec.Name,
@@ -440,6 +446,16 @@ func (o *Op[In, Out]) recordOutput(span trace.Span, out *Out) {
 			errs = r.ItemErrors()
 		}
 	}
+	// Bounded on the span (exporters have message size limits too); the
+	// TaskRun's metadata counts what was left out.
+	if n := len(refs) - attrs.MaxResultRefs; n > 0 {
+		refs = refs[:attrs.MaxResultRefs]
+		span.SetAttributes(attrs.MetadataRefsDropped.Int(n))
+	}
+	if n := len(errs) - attrs.MaxItemErrors; n > 0 {
+		errs = errs[:attrs.MaxItemErrors]
+		span.SetAttributes(attrs.MetadataItemErrorsDropped.Int(n))
+	}
 	if len(refs) > 0 {
 		span.SetAttributes(attrs.ResultRefs.StringSlice(refs))
 	}
@@ -450,11 +466,24 @@ func (o *Op[In, Out]) recordOutput(span trace.Span, out *Out) {
 	}
 }
 
+// capMessage bounds an error message recorded on a span, marking the cut.
+func capMessage(s string) string {
+	if len(s) <= attrs.MaxErrorMessage {
+		return s
+	}
+	suffix := fmt.Sprintf("... [%d bytes cut]", len(s)-attrs.MaxErrorMessage)
+	keep := attrs.MaxErrorMessage - len(suffix)
+	for keep > 0 && !utf8.RuneStart(s[keep]) {
+		keep--
+	}
+	return s[:keep] + suffix
+}
+
 // recordPanic records a recovered panic on span: an exception event with
 // the panicking goroutine's stack and error.type "panic". It returns the
 // status description, "panic: <value>".
 func recordPanic(span trace.Span, r any) string {
-	msg := fmt.Sprint(r)
+	msg := capMessage(fmt.Sprint(r))
 	span.AddEvent(attrs.ExceptionEventName, trace.WithAttributes(
 		attrs.ExceptionType.String("panic"),
 		attrs.ExceptionMessage.String(msg),

@@ -74,7 +74,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 		case attrs.LogsRef:
 			run.LogsRef = kv.Value.Emit()
 		default:
-			if k, found := strings.CutPrefix(string(kv.Key), attrs.MetadataPrefix); found && k != "" {
+			if k, found := strings.CutPrefix(string(kv.Key), attrs.MetadataPrefix); found && k != "" && len(run.Metadata) < MaxMetadataEntries {
 				setMeta(&run, k, attrValue(kv.Value))
 			}
 		}
@@ -83,6 +83,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 		return TaskRun{}, false
 	}
 
+	droppedLogs := s.DroppedEvents()
 	for _, ev := range s.Events() {
 		if ev.Name == attrs.ExceptionEventName {
 			for _, kv := range ev.Attributes {
@@ -105,9 +106,15 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 				continue
 			}
 			if attrMap == nil {
-				attrMap = make(map[string]any, len(ev.Attributes))
+				attrMap = make(map[string]any, min(len(ev.Attributes), MaxLogAttributes))
 			}
-			attrMap[string(kv.Key)] = attrValue(kv.Value)
+			if len(attrMap) < MaxLogAttributes {
+				attrMap[string(kv.Key)] = attrValue(kv.Value)
+			}
+		}
+		if isLog && len(run.LogEntries) >= MaxLogEntries {
+			droppedLogs++
+			continue
 		}
 		if isLog {
 			run.LogEntries = append(run.LogEntries, LogEntry{
@@ -157,6 +164,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 	if end.IsZero() {
 		run.Status = StatusRunning
 		run.ErrorMessage, run.ErrorType, run.ErrorTraceback = "", "", ""
+		run.applyLimits(droppedLogs)
 		return run, true
 	}
 	d := end.Sub(s.StartTime())
@@ -177,6 +185,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 		run.Status = StatusSuccess
 		run.ErrorMessage, run.ErrorType, run.ErrorTraceback = "", "", ""
 	}
+	run.applyLimits(droppedLogs)
 	return run, true
 }
 

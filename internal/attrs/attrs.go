@@ -17,38 +17,48 @@ const FlowTracerName = "github.com/otelop/otelop/otelop/flow"
 
 // Attributes set when an operation span starts.
 const (
-	OperationName          = attribute.Key("otelop.operation.name")
-	Category               = attribute.Key("otelop.operation.category")
-	Stage                  = attribute.Key("otelop.operation.stage")
-	Tags                   = attribute.Key("otelop.operation.tags")
-	TaskRunID              = attribute.Key("otelop.taskrun.id")
-	EnduserID              = semconv.EnduserIDKey
-	Channel                = attribute.Key("otelop.actor.channel")
-	DryRun                 = attribute.Key("otelop.dry_run")
-	TestMode               = attribute.Key("otelop.test_mode")
-	Verbose                = attribute.Key("otelop.verbose")
-	IdempotencyKey         = attribute.Key("otelop.idempotency_key")
-	Orchestrated           = attribute.Key("otelop.orchestrated")
-	Orchestrator           = attribute.Key("otelop.orchestrator")
-	OrchFlowRunID          = attribute.Key("otelop.orchestrator.flow_run_id")
-	OrchTaskRunID          = attribute.Key("otelop.orchestrator.task_run_id")
-	Input                  = attribute.Key("otelop.input")
-	CodeFunctionName       = semconv.CodeFunctionNameKey
-	LogsRef                = attribute.Key("otelop.logs_ref")
-	MetadataPrefix         = "otelop.metadata."
-	MetadataAttempt        = attribute.Key("otelop.metadata.attempt")
-	MetadataInputRedacted  = attribute.Key("otelop.metadata.input_redacted")
-	MetadataInputTruncated = attribute.Key("otelop.metadata.input_truncated")
-	FlowName               = attribute.Key("otelop.flow.name")
-	FlowRunID              = attribute.Key("otelop.flow_run.id")
-	TaskName               = attribute.Key("otelop.task.name")
-	TaskRunIDOfTask        = attribute.Key("otelop.task_run.id")
-	ResultRefs             = attribute.Key("otelop.result_refs")
-	ErrorList              = attribute.Key("otelop.error_list")
-	ErrorType              = semconv.ErrorTypeKey
-	ExceptionType          = semconv.ExceptionTypeKey
-	ExceptionMessage       = semconv.ExceptionMessageKey
-	ExceptionStack         = semconv.ExceptionStacktraceKey
-	LogLevel               = attribute.Key("otelop.log.level")
-	ExceptionEventName     = "exception"
+	OperationName             = attribute.Key("otelop.operation.name")
+	Category                  = attribute.Key("otelop.operation.category")
+	Stage                     = attribute.Key("otelop.operation.stage")
+	Tags                      = attribute.Key("otelop.operation.tags")
+	TaskRunID                 = attribute.Key("otelop.taskrun.id")
+	EnduserID                 = semconv.EnduserIDKey
+	Channel                   = attribute.Key("otelop.actor.channel")
+	DryRun                    = attribute.Key("otelop.dry_run")
+	TestMode                  = attribute.Key("otelop.test_mode")
+	Verbose                   = attribute.Key("otelop.verbose")
+	IdempotencyKey            = attribute.Key("otelop.idempotency_key")
+	Orchestrated              = attribute.Key("otelop.orchestrated")
+	Orchestrator              = attribute.Key("otelop.orchestrator")
+	OrchFlowRunID             = attribute.Key("otelop.orchestrator.flow_run_id")
+	OrchTaskRunID             = attribute.Key("otelop.orchestrator.task_run_id")
+	Input                     = attribute.Key("otelop.input")
+	CodeFunctionName          = semconv.CodeFunctionNameKey
+	LogsRef                   = attribute.Key("otelop.logs_ref")
+	MetadataPrefix            = "otelop.metadata."
+	MetadataAttempt           = attribute.Key("otelop.metadata.attempt")
+	MetadataInputRedacted     = attribute.Key("otelop.metadata.input_redacted")
+	MetadataInputTruncated    = attribute.Key("otelop.metadata.input_truncated")
+	MetadataRefsDropped       = attribute.Key("otelop.metadata.result_refs_dropped")
+	MetadataItemErrorsDropped = attribute.Key("otelop.metadata.error_list_dropped")
+	FlowName                  = attribute.Key("otelop.flow.name")
+	FlowRunID                 = attribute.Key("otelop.flow_run.id")
+	TaskName                  = attribute.Key("otelop.task.name")
+	TaskRunIDOfTask           = attribute.Key("otelop.task_run.id")
+	ResultRefs                = attribute.Key("otelop.result_refs")
+	ErrorList                 = attribute.Key("otelop.error_list")
+	ErrorType                 = semconv.ErrorTypeKey
+	ExceptionType             = semconv.ExceptionTypeKey
+	ExceptionMessage          = semconv.ExceptionMessageKey
+	ExceptionStack            = semconv.ExceptionStacktraceKey
+	LogLevel                  = attribute.Key("otelop.log.level")
+	ExceptionEventName        = "exception"
+)
+
+// Limits shared by the wrapper (what it puts on a span) and the TaskRun
+// decoder (what it stores).
+const (
+	MaxResultRefs   = 10000
+	MaxItemErrors   = 1000
+	MaxErrorMessage = 8 << 10
 )
