@@ -42,7 +42,9 @@ type Op[In, Out any] struct {
 	checkInput  bool // the input declares validation
 	checkAuth   bool // the spec declares permissions
 	inRedact    *redactPlan
+	outRedact   *redactPlan
 	maxInput    int
+	idem        *idempotency         // nil: no WithIdempotency
 	authorizer  Authorizer           // nil: the one of SetAuthorizer
 	staticAttrs []attribute.KeyValue // attributes shared by every call
 }
@@ -60,6 +62,8 @@ type config struct {
 	tp         trace.TracerProvider
 	authorizer Authorizer
 	maxInput   int
+	idemLookup IdempotencyLookup
+	idemWindow time.Duration
 }
 
 // DefaultInputLimit is the size above which a recorded input is truncated,
@@ -139,7 +143,9 @@ func newOp[In, Out any](spec Spec, fn func(context.Context, In) (Out, error), sk
 		checkAuth:  len(spec.Permissions) > 0,
 		authorizer: cfg.authorizer,
 		inRedact:   newRedactPlan(inT),
+		outRedact:  newRedactPlan(outT),
 		maxInput:   max(cfg.maxInput, 256),
+		idem:       newIdempotency(cfg.idemLookup, cfg.idemWindow),
 	}
 	switch {
 	case op.traced:
@@ -395,14 +401,25 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 	if err == nil && o.checkInput {
 		err = validateInput(o.spec.Name, o.in, &in)
 	}
+	var output, dedupFrom string
 	if err == nil {
-		out, err = o.fn(ctx, in)
+		if o.idem != nil && req.IdempotencyKey != "" {
+			out, output, dedupFrom, err = o.callIdempotent(ctx, in, req.IdempotencyKey, id, start)
+		} else {
+			out, err = o.fn(ctx, in)
+		}
 	}
 
 	if rc := o.out.receipt(unsafe.Pointer(&out)); rc != nil {
 		rc.TaskRunID = id
 	}
 	o.recordOutput(span, &out)
+	if output != "" {
+		span.SetAttributes(attrs.Output.String(output))
+	}
+	if dedupFrom != "" {
+		span.SetAttributes(attrs.MetadataDeduplicatedFrom.String(dedupFrom))
+	}
 	if err != nil {
 		span.SetAttributes(attrs.ErrorType.String(errorType(err)))
 		msg := capMessage(err.Error())

@@ -25,8 +25,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("OTELOP_HELPER_PROCESS") == "1" {
+	switch os.Getenv("OTELOP_HELPER_PROCESS") {
+	case "1":
 		os.Exit(runHelperProcess())
+	case "idempotent":
+		os.Exit(runIdempotentProcess())
 	}
 	goleak.VerifyTestMain(m)
 }

@@ -58,6 +58,8 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 			run.OrchestratorTaskRunID = kv.Value.Emit()
 		case attrs.Input:
 			run.InputDump = inputObject(kv.Value.Emit())
+		case attrs.Output:
+			run.OutputDump = jsonValue(kv.Value.Emit())
 		case attrs.ResultRefs:
 			for _, r := range stringSlice(kv.Value) {
 				if ref, err := otelop.ParseRef(r); err == nil {
@@ -242,4 +244,13 @@ func inputObject(s string) json.RawMessage {
 	}
 	out, _ := json.Marshal(map[string]any{"value": v})
 	return out
+}
+
+// jsonValue returns s when it is JSON, else s as a JSON string.
+func jsonValue(s string) json.RawMessage {
+	if b := bytes.TrimSpace([]byte(s)); len(b) > 0 && json.Valid(b) {
+		return json.RawMessage(b)
+	}
+	b, _ := json.Marshal(s)
+	return b
 }

@@ -75,6 +75,9 @@ func capJSON(b json.RawMessage) json.RawMessage {
 // itself dropped (the SDK's event limit).
 func (run *TaskRun) applyLimits(droppedEvents int) {
 	run.InputDump = capJSON(run.InputDump)
+	if run.OutputDump != nil {
+		run.OutputDump = capJSON(run.OutputDump)
+	}
 	run.ErrorMessage = capString(run.ErrorMessage, MaxErrorMessage)
 	run.ErrorTraceback = capString(run.ErrorTraceback, MaxTraceback)
 	if len(run.Tags) > MaxTags {

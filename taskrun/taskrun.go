@@ -98,7 +98,11 @@ type TaskRun struct {
 	// InputDump is the operation's input as a JSON object. Input that is not
 	// a JSON object is stored as {"value": input}; input that could not be
 	// serialised as {"error": "Failed to serialize input"}.
-	InputDump      json.RawMessage    `json:"input_dump" bson:"input_dump"`
+	InputDump json.RawMessage `json:"input_dump" bson:"input_dump"`
+	// OutputDump is the output as JSON (redacted like the input), recorded
+	// for calls with an idempotency key under otelop.WithIdempotency; absent
+	// otherwise.
+	OutputDump     json.RawMessage    `json:"output_dump,omitempty" bson:"output_dump,omitempty"`
 	ResultRefs     []otelop.Ref       `json:"result_refs" bson:"result_refs"`
 	ErrorList      []otelop.ItemError `json:"error_list" bson:"error_list"`
 	ErrorMessage   string             `json:"error_message" bson:"error_message"`

@@ -33,6 +33,7 @@ const (
 	OrchFlowRunID             = attribute.Key("otelop.orchestrator.flow_run_id")
 	OrchTaskRunID             = attribute.Key("otelop.orchestrator.task_run_id")
 	Input                     = attribute.Key("otelop.input")
+	Output                    = attribute.Key("otelop.output")
 	CodeFunctionName          = semconv.CodeFunctionNameKey
 	LogsRef                   = attribute.Key("otelop.logs_ref")
 	MetadataPrefix            = "otelop.metadata."
@@ -40,6 +41,7 @@ const (
 	MetadataInputRedacted     = attribute.Key("otelop.metadata.input_redacted")
 	MetadataInputTruncated    = attribute.Key("otelop.metadata.input_truncated")
 	MetadataRefsDropped       = attribute.Key("otelop.metadata.result_refs_dropped")
+	MetadataDeduplicatedFrom  = attribute.Key("otelop.metadata.deduplicated_from")
 	MetadataItemErrorsDropped = attribute.Key("otelop.metadata.error_list_dropped")
 	FlowName                  = attribute.Key("otelop.flow.name")
 	FlowRunID                 = attribute.Key("otelop.flow_run.id")

@@ -9,7 +9,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/otelop/otelop/otelop"
 	"github.com/otelop/otelop/taskrun"
 )
 
@@ -263,6 +265,7 @@ func clone(r *taskrun.TaskRun) taskrun.TaskRun {
 	c.ResultRefs = slices.Clone(r.ResultRefs)
 	c.ErrorList = slices.Clone(r.ErrorList)
 	c.InputDump = slices.Clone(r.InputDump)
+	c.OutputDump = slices.Clone(r.OutputDump)
 	if r.FinishedAt != nil {
 		f := *r.FinishedAt
 		c.FinishedAt = &f
@@ -321,4 +324,10 @@ func cloneValue(v any) any {
 		return slices.Clone(v)
 	}
 	return v
+}
+
+// LookupIdempotent implements otelop.IdempotencyLookup with
+// [taskrun.LookupIdempotent].
+func (s *Store) LookupIdempotent(ctx context.Context, operation, key string, since time.Time) (otelop.PriorRun, bool, error) {
+	return taskrun.LookupIdempotent(ctx, s, operation, key, since)
 }

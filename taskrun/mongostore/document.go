@@ -40,6 +40,7 @@ type document struct {
 	FlowRunID      string             `bson:"orchestrator_flow_run_id"`
 	TaskRunID      string             `bson:"orchestrator_task_run_id"`
 	InputDump      bson.RawValue      `bson:"input_dump"`
+	OutputDump     *bson.RawValue     `bson:"output_dump,omitempty"`
 	ResultRefs     []otelop.Ref       `bson:"result_refs"`
 	ErrorList      []otelop.ItemError `bson:"error_list"`
 	ErrorMessage   string             `bson:"error_message"`
@@ -97,6 +98,13 @@ func encodeRun(r *taskrun.TaskRun) (bson.Raw, error) {
 	var err error
 	if d.InputDump, err = jsonValue(r.InputDump); err != nil {
 		return nil, fmt.Errorf("input_dump: %w", err)
+	}
+	if r.OutputDump != nil {
+		v, err := jsonValue(r.OutputDump)
+		if err != nil {
+			return nil, fmt.Errorf("output_dump: %w", err)
+		}
+		d.OutputDump = &v
 	}
 	if d.Metadata, err = mapValue(r.Metadata); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
@@ -159,6 +167,13 @@ func decodeRun(raw bson.Raw) (taskrun.TaskRun, error) {
 			return taskrun.TaskRun{}, fmt.Errorf("input_dump: %w", err)
 		}
 		r.InputDump = b
+	}
+	if d.OutputDump != nil && d.OutputDump.Type != 0 {
+		b, err := appendJSON(nil, *d.OutputDump)
+		if err != nil {
+			return taskrun.TaskRun{}, fmt.Errorf("output_dump: %w", err)
+		}
+		r.OutputDump = b
 	}
 	r.Metadata = plainMap(d.Metadata)
 	if d.LogEntries != nil {

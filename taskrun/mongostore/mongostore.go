@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/otelop/otelop/otelop"
 	"github.com/otelop/otelop/taskrun"
 )
 
@@ -693,4 +694,10 @@ func (s *Store) Close(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// LookupIdempotent implements otelop.IdempotencyLookup with
+// [taskrun.LookupIdempotent].
+func (s *Store) LookupIdempotent(ctx context.Context, operation, key string, since time.Time) (otelop.PriorRun, bool, error) {
+	return taskrun.LookupIdempotent(ctx, s, operation, key, since)
 }

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/otelop/otelop/otelop"
 	"github.com/otelop/otelop/taskrun"
 )
 
@@ -230,4 +232,10 @@ func (s *Store) findSQL(ctx context.Context, q taskrun.Query) (string, []any, er
 	}
 	query, args := buildFind(q, cursor)
 	return query, args, nil
+}
+
+// LookupIdempotent implements otelop.IdempotencyLookup with
+// [taskrun.LookupIdempotent].
+func (s *Store) LookupIdempotent(ctx context.Context, operation, key string, since time.Time) (otelop.PriorRun, bool, error) {
+	return taskrun.LookupIdempotent(ctx, s, operation, key, since)
 }

@@ -50,6 +50,7 @@ func RunStoreSuite(t *testing.T, newStore func(t *testing.T) taskrun.Store) {
 	t.Run("ConcurrentFinalRace", s.testConcurrentFinalRace)
 	t.Run("CanceledContext", s.testCanceledContext)
 	t.Run("Closed", s.testClosed)
+	t.Run("IdempotencyLookup", s.testIdempotencyLookup)
 }
 
 type storeSuite struct {
@@ -173,6 +174,7 @@ func suiteCanon(r taskrun.TaskRun) taskrun.TaskRun {
 		r.ErrorList = nil
 	}
 	r.InputDump = suiteCanonJSON(r.InputDump)
+	r.OutputDump = suiteCanonJSON(r.OutputDump)
 	if len(r.LogEntries) == 0 {
 		r.LogEntries = nil
 	} else {
@@ -281,6 +283,7 @@ func suiteFullRun(id string) taskrun.TaskRun {
 
 		InputDump: json.RawMessage(`{"user_id":"alice","job_id":"j-1","dry_run":false,` +
 			`"fields":{"title":"Night shift","priority":2.5,"labels":["a","b"]},"note":null}`),
+		OutputDump: json.RawMessage(`{"job_id":"j-1","changed":["title"],"count":1}`),
 		ResultRefs: []otelop.Ref{{Collection: "jobs", DocumentID: "j-1"}, {Collection: "users", DocumentID: "u-7"}},
 		ErrorList: []otelop.ItemError{
 			{Item: "j-2", Error: "not found"},
@@ -1095,5 +1098,58 @@ func (s storeSuite) testRejectsEmptyID(t *testing.T) {
 	err := st.Write(t.Context(), runs)
 	if !errors.Is(err, taskrun.ErrRejected) {
 		t.Fatalf("Write of a run without an id = %v; want an error matching taskrun.ErrRejected", err)
+	}
+}
+
+// testIdempotencyLookup checks the store's otelop.IdempotencyLookup: the
+// newest SUCCESS run of the operation and key since a time, reported as the
+// run that really ran.
+func (s storeSuite) testIdempotencyLookup(t *testing.T) {
+	st := s.open(t)
+	lookup, ok := st.(otelop.IdempotencyLookup)
+	if !ok {
+		t.Fatalf("%T does not implement otelop.IdempotencyLookup", st)
+	}
+	at := func(ms int) time.Time { return suiteBase.Add(suiteMS(ms)) }
+	run := func(id, op, key string, status taskrun.Status, started time.Time, output string, meta map[string]any) taskrun.TaskRun {
+		r := taskrun.TaskRun{ID: id, OperationName: op, IdempotencyKey: key, Status: status,
+			StartedAt: started, CreatedAt: started, UpdatedAt: started, Metadata: meta}
+		if output != "" {
+			r.OutputDump = json.RawMessage(output)
+		}
+		return r
+	}
+	suiteWrite(t, st,
+		run("i-failed", "pay", "k1", taskrun.StatusFailed, at(1000), "", nil),
+		run("i-first", "pay", "k1", taskrun.StatusSuccess, at(2000), `{"receipt":"r-1"}`, nil),
+		run("i-repeat", "pay", "k1", taskrun.StatusSuccess, at(3000), `{"receipt":"r-1"}`, map[string]any{"deduplicated_from": "i-first"}),
+		run("i-running", "pay", "k1", taskrun.StatusRunning, at(4000), "", nil),
+		run("i-other-op", "refund", "k1", taskrun.StatusSuccess, at(5000), `{"refund":1}`, nil),
+		run("i-k2", "pay", "k2", taskrun.StatusSuccess, at(1000), `"plain"`, nil),
+	)
+	ctx := context.Background()
+	for _, c := range []struct {
+		op, key   string
+		since     time.Time
+		wantID    string
+		wantOut   string
+		wantStart time.Time
+	}{
+		{"pay", "k1", at(0), "i-first", `{"receipt":"r-1"}`, at(3000)},
+		{"pay", "k1", at(2500), "i-first", `{"receipt":"r-1"}`, at(3000)},
+		{"pay", "k1", at(3500), "", "", time.Time{}},
+		{"pay", "k2", at(0), "i-k2", `"plain"`, at(1000)},
+		{"refund", "k1", at(0), "i-other-op", `{"refund":1}`, at(5000)},
+		{"pay", "k3", at(0), "", "", time.Time{}},
+	} {
+		prior, found, err := lookup.LookupIdempotent(ctx, c.op, c.key, c.since)
+		if err != nil {
+			t.Fatalf("LookupIdempotent(%s, %s): %v", c.op, c.key, err)
+		}
+		if found != (c.wantID != "") || prior.TaskRunID != c.wantID ||
+			string(suiteCanonJSON(prior.Output)) != string(suiteCanonJSON(json.RawMessage(c.wantOut))) ||
+			!prior.StartedAt.Equal(c.wantStart) {
+			t.Errorf("LookupIdempotent(%s, %s, since %v) = %+v (%s), %v; want %s %s", c.op, c.key, c.since, prior, prior.Output, found, c.wantID, c.wantOut)
+		}
 	}
 }
