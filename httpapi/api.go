@@ -18,7 +18,7 @@ import (
 // Error is the body of every error response.
 type Error struct {
 	// Code is stable: bad_request, unauthorized, forbidden, read_only,
-	// not_found, too_large, invalid_input, operation_failed,
+	// not_found, not_replayable, too_large, invalid_input, operation_failed,
 	// operation_panicked, store_unavailable, internal.
 	Code    string `json:"code"`
 	Message string `json:"message"`
@@ -87,6 +87,7 @@ var statusOf = map[string]int{
 	"forbidden":          http.StatusForbidden,
 	"read_only":          http.StatusForbidden,
 	"not_found":          http.StatusNotFound,
+	"not_replayable":     http.StatusConflict,
 	"too_large":          http.StatusRequestEntityTooLarge,
 	"invalid_input":      http.StatusUnprocessableEntity,
 	"operation_failed":   http.StatusInternalServerError,
@@ -313,6 +314,12 @@ func (h *Handler) replayTaskRun(w http.ResponseWriter, r *http.Request) {
 	if e != nil {
 		writeError(w, e)
 		return
+	}
+	for _, cut := range []string{"input_redacted", "input_truncated"} {
+		if run.Metadata[cut] == true {
+			writeError(w, &Error{Code: "not_replayable", Message: fmt.Sprintf("TaskRun %s cannot be replayed: its input was recorded %s (metadata.%s), so the original input is not stored", run.ID, strings.TrimPrefix(cut, "input_"), cut)})
+			return
+		}
 	}
 	h.run(w, r, m, id, run.InputDump, map[string]string{"replay_of": run.ID})
 }

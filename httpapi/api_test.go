@@ -460,3 +460,26 @@ func TestNewErrors(t *testing.T) {
 		t.Errorf("unreadable token file: %v", err)
 	}
 }
+
+func TestReplayOfRedactedInputIsRefused(t *testing.T) {
+	f := newFixture(t)
+	type loginIn struct {
+		otelop.Request
+		Password string `json:"password"`
+	}
+	otelop.Define(otelop.Spec{Name: "login", Description: "d", Category: "auth", Observed: true},
+		func(context.Context, loginIn) (bool, error) { return true, nil }, f.h.Options()...)
+	code, m := f.invoke(t, "login", aliceToken, `{"password":"hunter2-hunter2"}`)
+	if code != 200 {
+		t.Fatal(code, m)
+	}
+	f.h.Flush()
+	id := m["task_run_id"].(string)
+	code, m = f.do(t, "POST", "/api/taskruns/"+id+"/replay", aliceToken, "")
+	if code != 409 || m["code"] != "not_replayable" || !strings.Contains(m["message"].(string), "redacted") {
+		t.Errorf("replay of a redacted input: %d %v", code, m)
+	}
+	if _, m := f.do(t, "GET", "/api/taskruns/"+id, "", ""); strings.Contains(fmt.Sprint(m), "hunter2") {
+		t.Errorf("the password is served: %v", m)
+	}
+}

@@ -21,7 +21,8 @@
 //
 // Errors are JSON objects {"code": "...", "message": "..."} with a stable
 // code: bad_request (400), unauthorized (401), forbidden and read_only
-// (403), not_found (404), too_large (413), invalid_input (422),
+// (403), not_found (404), not_replayable (409: the stored input was
+// redacted or truncated), too_large (413), invalid_input (422),
 // operation_failed and operation_panicked (500), store_unavailable (503).
 //
 // Invoke and replay need a bearer token (Authorization: Bearer TOKEN) whose

@@ -226,6 +226,7 @@ func invokeResponses(ok map[string]any) map[string]any {
 		"401": errorResponse("unauthorized: no or unknown bearer token"),
 		"403": errorResponse("forbidden (missing permission) or read_only (no tokens configured)"),
 		"404": errorResponse("not_found"),
+		"409": errorResponse("not_replayable: the stored input was redacted or truncated"),
 		"413": errorResponse("too_large"),
 		"422": errorResponse("invalid_input"),
 		"500": errorResponse("operation_failed or operation_panicked"),
