@@ -25,6 +25,14 @@
 // redacted or truncated), too_large (413), invalid_input (422),
 // operation_failed and operation_panicked (500), store_unavailable (503).
 //
+// The web UI, rendered on the server and enhanced by a small embedded
+// script (local times, live rows, charts, invoke and replay):
+//
+//	GET /                       TaskRuns, newest first, with filters
+//	GET /runs/{id}              one TaskRun: timeline, actor, input, refs, error, logs, trace link
+//	GET /operations             the catalog, searchable by name, tag and category
+//	GET /operations/{name}      schemas, activity charts, invoke form
+//
 // Invoke and replay need a bearer token (Authorization: Bearer TOKEN) whose
 // permissions include every permission of the operation's spec. The actor
 // of the TaskRun is the token's user, the channel "api". Without tokens the
