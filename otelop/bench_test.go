@@ -2,7 +2,12 @@ package otelop_test
 
 import (
 	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -13,7 +18,19 @@ import (
 	"github.com/otelop/otelop/registry"
 	"github.com/otelop/otelop/taskrun"
 	"github.com/otelop/otelop/taskrun/memstore"
+	"github.com/otelop/otelop/taskrun/sqlitestore"
 )
+
+// The benchmarks of this file measure what observing an operation costs,
+// always against a baseline measured in the same run: a direct call for an
+// unobserved Call, a bare SDK span with the same attributes for an
+// observed one. Names carry their variables (impl=, input=) so that
+// benchstat can set them side by side:
+//
+//	go test -run '^$' -bench . -count 6 ./otelop > bench.txt
+//	benchstat -col /impl bench.txt
+//
+// scripts/bench.sh runs them all.
 
 type benchIn struct {
 	otelop.Request
@@ -33,30 +50,30 @@ func benchFn(_ context.Context, in benchIn) (benchOut, error) {
 
 var benchSpec = otelop.Spec{Name: "bench_op", Description: "d", Category: "bench", Tags: []string{"a", "b"}, Observed: true}
 
-var benchInput = benchIn{Request: otelop.Request{UserID: "u-1", Channel: "api"}, JobID: "job-1", Title: "a title"}
-
-var sinkOut benchOut
-
-// BenchmarkUnobserved compares a direct call of a function with an
-// unobserved Call of the same function.
-func BenchmarkUnobserved(b *testing.B) {
-	ctx := context.Background()
-	b.Run("direct", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			sinkOut, _ = benchFn(ctx, benchInput)
-		}
-	})
-	b.Run("unobserved", func(b *testing.B) {
-		spec := benchSpec
-		spec.Observed = false
-		op := otelop.Define(spec, benchFn, otelop.WithRegistry(registry.New()))
-		b.ReportAllocs()
-		for b.Loop() {
-			sinkOut, _ = op.Call(ctx, benchInput)
-		}
-	})
+// benchInputs are the inputs measured: a small one (about 100 bytes of
+// JSON), 1 KiB and 64 KiB (just under the default input limit, so
+// recorded whole).
+var benchInputs = []struct {
+	name string
+	in   benchIn
+}{
+	{"small", benchInput(0)},
+	{"1KiB", benchInput(1 << 10)},
+	{"64KiB", benchInput(64<<10 - 200)},
 }
+
+func benchInput(size int) benchIn {
+	title := "a title"
+	if size > 0 {
+		title = strings.Repeat("t", size-100)
+	}
+	return benchIn{Request: otelop.Request{UserID: "u-1", Channel: "api"}, JobID: "job-1", Title: title}
+}
+
+var (
+	sinkOut benchOut
+	sinkInt int
+)
 
 type noopProcessor struct{}
 
@@ -65,74 +82,59 @@ func (noopProcessor) OnEnd(sdktrace.ReadOnlySpan)                     {}
 func (noopProcessor) Shutdown(context.Context) error                  { return nil }
 func (noopProcessor) ForceFlush(context.Context) error                { return nil }
 
+// discard is a Writer that keeps nothing: the Processor's own cost.
 type discard struct{}
 
 func (discard) Write(context.Context, []taskrun.TaskRun) error { return nil }
 
 // operationSpanAttrs returns the attributes (start and end) of one observed
 // call's span, so the bare-span baseline carries exactly the same ones.
-func operationSpanAttrs(b *testing.B) []attribute.KeyValue {
+func operationSpanAttrs(b *testing.B, in benchIn) []attribute.KeyValue {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	op := otelop.Define(benchSpec, benchFn, otelop.WithRegistry(registry.New()), otelop.WithTracerProvider(tp))
-	if _, err := op.Call(context.Background(), benchInput); err != nil {
+	if _, err := op.Call(context.Background(), in); err != nil {
 		b.Fatal(err)
 	}
 	return exp.GetSpans()[0].Attributes
 }
 
-// BenchmarkObserved compares an observed Call, with the TaskRun processor
-// writing to a discarding writer or to memstore, with a bare SDK span
-// started and ended with the same attributes.
-func BenchmarkObserved(b *testing.B) {
+// BenchmarkUnobserved compares a direct call of a function with an
+// unobserved Call of the same function, with a one-field and a ~100-byte
+// input.
+func BenchmarkUnobserved(b *testing.B) {
 	ctx := context.Background()
-	// The baselines: a bare span with the attributes of an operation span,
-	// on a provider without processors, and on one with a processor that
-	// does nothing (the SDK then snapshots each ended span, as it does for
-	// any exporter).
-	for _, c := range []struct {
-		name string
-		opts []sdktrace.TracerProviderOption
-	}{
-		{"bare_span", nil},
-		{"bare_span_noop_processor", []sdktrace.TracerProviderOption{sdktrace.WithSpanProcessor(noopProcessor{})}},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			kv := operationSpanAttrs(b)
-			tp := sdktrace.NewTracerProvider(c.opts...)
-			tr := tp.Tracer("bench")
-			b.ReportAllocs()
-			for b.Loop() {
-				_, s := tr.Start(ctx, "bench_op", trace.WithAttributes(kv...))
-				s.End()
-			}
-		})
-	}
-	for _, c := range []struct {
-		name string
-		w    func() taskrun.Writer
-	}{
-		{"call_discard", func() taskrun.Writer { return discard{} }},
-		{"call_memstore", func() taskrun.Writer { return memstore.New() }},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			p := taskrun.NewProcessor(c.w())
-			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
-			defer func() { _ = tp.Shutdown(ctx) }()
-			op := otelop.Define(benchSpec, benchFn, otelop.WithRegistry(registry.New()), otelop.WithTracerProvider(tp))
-			b.ReportAllocs()
-			for b.Loop() {
-				sinkOut, _ = op.Call(ctx, benchInput)
-			}
-			b.StopTimer()
-			if err := tp.ForceFlush(ctx); err != nil {
-				b.Fatal(err)
-			}
-			if st := p.Stats(); st.Dropped != 0 || st.Written != st.Enqueued {
-				b.Fatalf("stats %+v", st)
-			}
-		})
-	}
+	b.Run("input=small/impl=direct", func(b *testing.B) {
+		in := smallIn{N: 1}
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkInt, _ = smallFn(ctx, in)
+		}
+	})
+	b.Run("input=small/impl=unobserved", func(b *testing.B) {
+		op := otelop.Define(otelop.Spec{Name: "small_op", Description: "d", Category: "bench"}, smallFn, otelop.WithRegistry(registry.New()))
+		in := smallIn{N: 1}
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkInt, _ = op.Call(ctx, in)
+		}
+	})
+	in := benchInputs[0].in
+	b.Run("input=100B/impl=direct", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkOut, _ = benchFn(ctx, in)
+		}
+	})
+	b.Run("input=100B/impl=unobserved", func(b *testing.B) {
+		spec := benchSpec
+		spec.Observed = false
+		op := otelop.Define(spec, benchFn, otelop.WithRegistry(registry.New()))
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkOut, _ = op.Call(ctx, in)
+		}
+	})
 }
 
 type smallIn struct {
@@ -143,23 +145,162 @@ type smallIn struct {
 //go:noinline
 func smallFn(_ context.Context, in smallIn) (int, error) { return in.N + 1, nil }
 
-var sinkInt int
-
-// BenchmarkUnobservedSmall is BenchmarkUnobserved with a one-field input
-// besides the Request.
-func BenchmarkUnobservedSmall(b *testing.B) {
+// observedOp defines the benchmark operation on a provider whose Processor
+// writes to w, and returns a check to run after the loop: every run
+// written, none dropped.
+func observedOp(b *testing.B, w taskrun.Writer, opts ...otelop.Option) (*otelop.Op[benchIn, benchOut], func()) {
+	b.Helper()
 	ctx := context.Background()
-	in := smallIn{N: 1}
-	b.Run("direct", func(b *testing.B) {
-		for b.Loop() {
-			sinkInt, _ = smallFn(ctx, in)
+	p := taskrun.NewProcessor(w)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
+	op := otelop.Define(benchSpec, benchFn, append([]otelop.Option{otelop.WithRegistry(registry.New()), otelop.WithTracerProvider(tp)}, opts...)...)
+	return op, func() {
+		b.StopTimer()
+		if err := tp.Shutdown(ctx); err != nil {
+			b.Fatal(err)
 		}
-	})
-	b.Run("unobserved", func(b *testing.B) {
-		op := otelop.Define(otelop.Spec{Name: "small_op", Description: "d", Category: "bench"}, smallFn, otelop.WithRegistry(registry.New()))
+		if st := p.Stats(); st.Dropped != 0 || st.Failed != 0 || st.Written != st.Enqueued {
+			b.Fatalf("processor stats %+v", st)
+		}
+	}
+}
+
+func sqliteWriter(b *testing.B) taskrun.Writer {
+	st, err := sqlitestore.Open(context.Background(), b.TempDir()+"/bench.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close(context.Background()) })
+	return st
+}
+
+// BenchmarkOverhead compares an observed Call with the bare SDK span it
+// opens. Baselines: bare_span, the span with the same attributes on a
+// provider without processors; bare_span_processor, the same on a provider
+// with a processor that does nothing (the SDK then snapshots every ended
+// span, as it does for any exporter: the fair baseline). Then the observed
+// Call with the TaskRun Processor writing to a discarding writer, memstore
+// and an SQLite file, and with Verbose (three log entries per call).
+func BenchmarkOverhead(b *testing.B) {
+	ctx := context.Background()
+	for _, input := range benchInputs {
+		for _, base := range []struct {
+			name string
+			opts []sdktrace.TracerProviderOption
+		}{
+			{"bare_span_processor", []sdktrace.TracerProviderOption{sdktrace.WithSpanProcessor(noopProcessor{})}},
+			{"bare_span", nil},
+		} {
+			b.Run(fmt.Sprintf("input=%s/impl=%s", input.name, base.name), func(b *testing.B) {
+				kv := operationSpanAttrs(b, input.in)
+				tr := sdktrace.NewTracerProvider(base.opts...).Tracer("bench")
+				b.ReportAllocs()
+				for b.Loop() {
+					_, s := tr.Start(ctx, "bench_op", trace.WithAttributes(kv...))
+					s.End()
+				}
+			})
+		}
+		for _, c := range []struct {
+			name    string
+			w       func(*testing.B) taskrun.Writer
+			verbose bool
+			all     bool // measured with every input, not only the small one
+		}{
+			{"discard", func(*testing.B) taskrun.Writer { return discard{} }, false, true},
+			{"discard_verbose", func(*testing.B) taskrun.Writer { return discard{} }, true, false},
+			{"memstore", func(*testing.B) taskrun.Writer { return memstore.New() }, false, false},
+			{"sqlite", sqliteWriter, false, true},
+		} {
+			if !c.all && input.name != "small" {
+				continue
+			}
+			b.Run(fmt.Sprintf("input=%s/impl=%s", input.name, c.name), func(b *testing.B) {
+				op, check := observedOp(b, c.w(b))
+				in := input.in
+				in.Verbose = c.verbose
+				b.ReportAllocs()
+				for b.Loop() {
+					sinkOut, _ = op.Call(ctx, in)
+				}
+				check()
+			})
+		}
+	}
+}
+
+// BenchmarkParallel is BenchmarkOverhead with calls from every core at once.
+func BenchmarkParallel(b *testing.B) {
+	ctx := context.Background()
+	in := benchInputs[0].in
+	b.Run("impl=bare_span_processor", func(b *testing.B) {
+		kv := operationSpanAttrs(b, in)
+		tr := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(noopProcessor{})).Tracer("bench")
 		b.ReportAllocs()
-		for b.Loop() {
-			sinkInt, _ = op.Call(ctx, in)
-		}
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_, s := tr.Start(ctx, "bench_op", trace.WithAttributes(kv...))
+				s.End()
+			}
+		})
 	})
+	b.Run("impl=discard", func(b *testing.B) {
+		op, check := observedOp(b, discard{})
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_, _ = op.Call(ctx, in)
+			}
+		})
+		check()
+	})
+}
+
+// BenchmarkSustained measures end-to-end throughput: b.N observed calls from
+// 2×GOMAXPROCS goroutines through the Processor (default options: blocking
+// when full) into a store, timed until the last TaskRun is written. It
+// reports calls/s and fails on any dropped or failed run.
+func BenchmarkSustained(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		w    func(*testing.B) taskrun.Writer
+	}{
+		{"memstore", func(*testing.B) taskrun.Writer { return memstore.New() }},
+		{"sqlite", sqliteWriter},
+	} {
+		b.Run("store="+c.name, func(b *testing.B) {
+			ctx := context.Background()
+			p := taskrun.NewProcessor(c.w(b))
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
+			defer func() { _ = tp.Shutdown(ctx) }()
+			op := otelop.Define(benchSpec, benchFn, otelop.WithRegistry(registry.New()), otelop.WithTracerProvider(tp))
+			in := benchInputs[0].in
+			workers := 2 * runtime.GOMAXPROCS(0)
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for w := range workers {
+				n := b.N / workers
+				if w < b.N%workers {
+					n++
+				}
+				wg.Go(func() {
+					for range n {
+						_, _ = op.Call(ctx, in)
+					}
+				})
+			}
+			wg.Wait()
+			if err := tp.ForceFlush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+			if st := p.Stats(); st.Dropped != 0 || st.Failed != 0 || st.Written != st.Enqueued {
+				b.Fatalf("processor stats %+v", st)
+			}
+		})
+	}
 }
