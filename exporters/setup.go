@@ -67,7 +67,15 @@ func WithSpanExporter(exp sdktrace.SpanExporter) Option {
 // taskrun.RecordOperations).
 func WithSampler(s sdktrace.Sampler) Option { return func(c *setupConfig) { c.sampler = s } }
 
-// WithProcessorOptions configures the TaskRun processor.
+// SpillFileEnv is the environment variable that names the TaskRun
+// processor's spill file (see taskrun.WithSpillFile) when Setup builds the
+// processor.
+const SpillFileEnv = "OTELOP_SPILL_FILE"
+
+// WithProcessorOptions configures the TaskRun processor that Setup builds;
+// they apply after the spill file that OTELOP_SPILL_FILE names, so
+// taskrun.WithSpillFile here wins over it (taskrun.WithSpillFile("") turns
+// the spill file off).
 func WithProcessorOptions(opts ...taskrun.ProcessorOption) Option {
 	return func(c *setupConfig) { c.procOpts = append(c.procOpts, opts...) }
 }
@@ -97,7 +105,9 @@ func WithoutGlobal() Option { return func(c *setupConfig) { c.noGlobal = true } 
 //     yields its TaskRuns;
 //   - the TaskRun processor, writing to the store of WithStore, or the one
 //     OpenStore opens from WithStoreURI or OTELOP_STORE (default
-//     sqlite:otelop.db);
+//     sqlite:otelop.db), with the spill file OTELOP_SPILL_FILE names, if
+//     any: the TaskRuns that shutdown cannot write go there, and the next
+//     Setup with the same spill file writes them (see taskrun.WithSpillFile);
 //   - unless WithoutGlobal, the provider and the W3C TraceContext + Baggage
 //     propagators installed globally.
 //
@@ -148,7 +158,11 @@ func Setup(ctx context.Context, opts ...Option) (*sdktrace.TracerProvider, func(
 
 	proc := cfg.proc
 	if proc == nil {
-		proc = taskrun.NewProcessor(store, cfg.procOpts...)
+		procOpts := cfg.procOpts
+		if path := strings.TrimSpace(os.Getenv(SpillFileEnv)); path != "" {
+			procOpts = append([]taskrun.ProcessorOption{taskrun.WithSpillFile(path)}, procOpts...)
+		}
+		proc = taskrun.NewProcessor(store, procOpts...)
 	}
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithResource(res),

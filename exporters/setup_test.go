@@ -38,7 +38,8 @@ func pingOp(t *testing.T, tp *sdktrace.TracerProvider) *otelop.Op[pingIn, pingOu
 func clearOTelEnv(t *testing.T) {
 	for _, k := range []string{"OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_TRACES_EXPORTER",
 		"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_ENDPOINT",
-		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", exporters.StoreEnv} {
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", exporters.StoreEnv,
+		exporters.SpillFileEnv} {
 		t.Setenv(k, "")
 	}
 }

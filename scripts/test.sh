@@ -84,6 +84,8 @@ if [ ! -s "$mongo_dir/uri" ]; then
 fi
 OTELOP_TEST_MONGODB_URI=$(head -n 1 "$mongo_dir/uri")
 export OTELOP_TEST_MONGODB_URI
+# The store outage test (taskrun) starts, kills and restarts its own server.
+export OTELOP_TEST_MONGOWIRE_BIN=$PWD/bin/mongowire
 echo "mongowire ready at $OTELOP_TEST_MONGODB_URI (pid $mongo_pid)"
 
 # Jaeger v2 for the trace end-to-end tests (internal/e2e): the jaeger

@@ -8,5 +8,14 @@
 // [Writer]. Stores implement [Store]: [Writer] for the processor, [Reader]
 // for the CLI, the HTTP API and tests.
 //
+// The Processor does not lose runs quietly. While the store is out of
+// service it retries with backoff and keeps merging the states that arrive,
+// so its bounded queue holds about one entry per call; when the queue is
+// full it blocks the calls ([Block], the default) or drops and counts
+// ([Drop]). With [WithSpillFile], the runs that Shutdown cannot write are
+// kept in a local file and written by the next Processor started over it.
+// Its counters are in [Processor.Stats] and, as OpenTelemetry metrics, in
+// the MeterProvider of [WithMeterProvider].
+//
 // Every store passes the conformance suite in package taskruntest.
 package taskrun

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +20,13 @@ import (
 	"github.com/otelop/otelop/taskrun/memstore"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		// This binary was started by a test as a helper process.
+		os.Exit(runHelper(mode))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 type in struct {
 	otelop.Request
@@ -274,5 +281,46 @@ func TestRejectedRunsAreIsolated(t *testing.T) {
 	_ = tp.ForceFlush(context.Background())
 	if w.Len() != 9 {
 		t.Errorf("stored %d after the rejection", w.Len())
+	}
+}
+
+// TestMergesStatesWhileTheStoreFails: while writes fail, the writer keeps
+// taking the states that arrive and merging those of one run, so a queue of
+// 50 entries takes 40 calls (80 states) without blocking any of them.
+func TestMergesStatesWhileTheStoreFails(t *testing.T) {
+	w := &switchWriter{Store: memstore.New()}
+	w.down.Store(true)
+	op, p, tp := setup(t, w, taskrun.WithQueueSize(50), taskrun.WithBatchInterval(time.Millisecond),
+		taskrun.WithRetryBackoff(time.Millisecond, 5*time.Millisecond), taskrun.WithErrorHandler(func(error) {}))
+	const calls = 40
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range calls {
+			_, _ = op.Call(context.Background(), in{N: i})
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		w.down.Store(false) // let the calls end before the test does
+		<-done
+		t.Fatalf("calls blocked on a queue of 50 entries while the store failed: %+v", p.Stats())
+	}
+	if st := p.Stats(); st.Written != 0 || st.Queued != 2*calls || st.Retried == 0 {
+		t.Errorf("stats while the store fails: %+v", st)
+	}
+	w.down.Store(false)
+	if err := tp.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Written != 2*calls || st.Dropped != 0 || w.Len() != calls {
+		t.Errorf("stats %+v, %d runs stored", st, w.Len())
+	}
+	for _, r := range w.All() {
+		if r.Status != taskrun.StatusSuccess {
+			t.Errorf("run %s is %s", r.ID, r.Status)
+		}
 	}
 }
