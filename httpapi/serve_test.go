@@ -2,13 +2,13 @@ package httpapi_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/otelop/otelop/httpapi"
+	"github.com/otelop/otelop/internal/testutil"
 	"github.com/otelop/otelop/taskrun/memstore"
 )
 
@@ -30,26 +30,12 @@ func TestListenAndServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Find a free loopback port, then serve on it until the context ends.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	// Serve on a free loopback port until the context ends.
+	addr := testutil.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- httpapi.ListenAndServe(ctx, addr, api, nil) }()
-	var resp *http.Response
-	for range 100 {
-		if resp, err = http.Get("http://" + addr + "/api/auth"); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := testutil.WaitGet(t, nil, "http://"+addr+"/api/auth", 10*time.Second, nil)
 	resp.Body.Close()
 	http.DefaultClient.CloseIdleConnections()
 	if resp.StatusCode != 200 {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/otelop/otelop/internal/testutil"
 	"github.com/otelop/otelop/otelop"
 	"github.com/otelop/otelop/registry"
 	"github.com/otelop/otelop/taskrun"
@@ -243,27 +243,10 @@ func TestBadInputExitsTwo(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestTail(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	done := make(chan int)
 	go func() {
 		done <- run(ctx, []string{"runs", "tail", "--store=sqlite:" + f.path, "--interval", "20ms", "--limit", "2"}, &out, &out)
@@ -294,32 +277,18 @@ func TestTail(t *testing.T) {
 
 func TestServe(t *testing.T) {
 	f := newFixture(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testutil.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	done := make(chan int)
 	go func() {
 		done <- run(ctx, []string{"serve", "--store=sqlite:" + f.path, "--addr", addr}, &out, &out)
 	}()
-	var resp *http.Response
-	for range 200 {
-		if resp, err = http.Get("http://" + addr + "/api/taskruns?status=FAILED"); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
+	resp := testutil.WaitGet(t, nil, "http://"+addr+"/api/taskruns?status=FAILED", 10*time.Second, &out)
 	var page struct {
 		TaskRuns []taskrun.TaskRun `json:"taskruns"`
 	}
-	err = json.NewDecoder(resp.Body).Decode(&page)
+	err := json.NewDecoder(resp.Body).Decode(&page)
 	resp.Body.Close()
 	http.DefaultClient.CloseIdleConnections()
 	if err != nil || len(page.TaskRuns) != 2 || page.TaskRuns[0].ID != f.ids[""] || page.TaskRuns[1].ID != f.ids["explode"] {

@@ -3,35 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/otelop/otelop/httpapi"
+	"github.com/otelop/otelop/internal/testutil"
 	"github.com/otelop/otelop/taskrun"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestServe runs the example with --serve and invokes one of its operations
 // over HTTP with a token from OTELOP_API_TOKENS.
@@ -43,16 +25,11 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv(httpapi.TokensEnv, tokens)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testutil.FreeAddr(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out lockedBuffer
+	var out testutil.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		_, err := run(ctx, "sqlite:"+filepath.Join(dir, "jobs.db"), addr, &out)
