@@ -1,7 +1,6 @@
 package taskrun
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -12,6 +11,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/otelop/otelop/internal/attrs"
 	"github.com/otelop/otelop/otelop"
@@ -234,13 +235,13 @@ func stringSlice(v attribute.Value) []string {
 // they are, other JSON values wrapped as {"value": ...}, and anything that
 // is not JSON at all as {"value": "<the text>"}.
 func inputObject(s string) json.RawMessage {
-	b := bytes.TrimSpace([]byte(s))
-	if len(b) > 0 && b[0] == '{' && json.Valid(b) {
-		return json.RawMessage(b)
+	t := strings.TrimSpace(s)
+	if len(t) > 0 && t[0] == '{' && validJSON(t) {
+		return json.RawMessage(t)
 	}
 	var v any = s
-	if json.Valid(b) {
-		v = json.RawMessage(b)
+	if validJSON(t) {
+		v = json.RawMessage(t)
 	}
 	out, _ := json.Marshal(map[string]any{"value": v})
 	return out
@@ -248,9 +249,53 @@ func inputObject(s string) json.RawMessage {
 
 // jsonValue returns s when it is JSON, else s as a JSON string.
 func jsonValue(s string) json.RawMessage {
-	if b := bytes.TrimSpace([]byte(s)); len(b) > 0 && json.Valid(b) {
-		return json.RawMessage(b)
+	if t := strings.TrimSpace(s); validJSON(t) {
+		return json.RawMessage(t)
 	}
 	b, _ := json.Marshal(s)
 	return b
+}
+
+// validJSON reports whether s is one valid JSON value, as json.Valid does
+// (FuzzValidJSON holds the two to the same answers), about four times
+// faster and without copying s: the writer checks every recorded input.
+func validJSON(s string) bool {
+	// gjson has no nesting limit; encoding/json refuses more than 10,000
+	// levels, which take at least 20,002 bytes.
+	return s != "" && gjson.Valid(s) && (len(s) <= 2*maxNesting || nestingOK(s))
+}
+
+// maxNesting is encoding/json's limit on nested arrays and objects.
+const maxNesting = 10000
+
+// nestingOK reports whether valid JSON s nests at most maxNesting levels.
+// String contents are skipped with IndexByte.
+func nestingOK(s string) bool {
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '[', '{':
+			if depth++; depth > maxNesting {
+				return false
+			}
+		case ']', '}':
+			depth--
+		case '"':
+			for {
+				j := strings.IndexByte(s[i+1:], '"')
+				if j < 0 {
+					return true // not reached for valid JSON
+				}
+				i += j + 1
+				backslashes := 0
+				for k := i - 1; k >= 0 && s[k] == '\\'; k-- {
+					backslashes++
+				}
+				if backslashes%2 == 0 {
+					break
+				}
+			}
+		}
+	}
+	return true
 }
