@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	gojson "github.com/goccy/go-json"
+
 	"github.com/otelop/otelop/otelop"
 	"github.com/otelop/otelop/taskrun"
 )
@@ -408,7 +410,7 @@ func encode(w *row, r *taskrun.TaskRun) error {
 			break
 		}
 	}
-	doc, err := json.Marshal(&c)
+	doc, err := gojson.Marshal(&c)
 	if err != nil {
 		return fmt.Errorf("encoding the run as JSON: %w", err)
 	}
