@@ -1,6 +1,7 @@
 package taskrun
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -126,12 +127,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 		}
 	}
 
-	sc := s.SpanContext()
-	run.TraceID = sc.TraceID().String()
-	run.SpanID = sc.SpanID().String()
-	if p := s.Parent(); p.SpanID().IsValid() {
-		run.ParentSpanID = p.SpanID().String()
-	}
+	run.TraceID, run.SpanID, run.ParentSpanID = spanIDs(s)
 	if res := s.Resource(); res != nil {
 		if v, found := res.Set().Value(semconv.ServiceNameKey); found {
 			run.ServiceName = v.Emit()
@@ -298,4 +294,25 @@ func nestingOK(s string) bool {
 		}
 	}
 	return true
+}
+
+// spanIDs returns the trace, span and parent span ids of s in hex, all cut
+// from one string: one allocation instead of three.
+func spanIDs(s sdktrace.ReadOnlySpan) (traceID, spanID, parentID string) {
+	sc := s.SpanContext()
+	t, sp, p := sc.TraceID(), sc.SpanID(), s.Parent().SpanID()
+	var buf [64]byte
+	hex.Encode(buf[:32], t[:])
+	hex.Encode(buf[32:48], sp[:])
+	n := 48
+	if p.IsValid() {
+		hex.Encode(buf[48:], p[:])
+		n = 64
+	}
+	ids := string(buf[:n])
+	traceID, spanID = ids[:32], ids[32:48]
+	if n == 64 {
+		parentID = ids[48:]
+	}
+	return traceID, spanID, parentID
 }

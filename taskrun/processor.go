@@ -223,6 +223,7 @@ type Processor struct {
 	pending   map[runKey]*pendingRun
 	order     []runKey
 	spare     []sdktrace.ReadOnlySpan
+	free      []*pendingRun // cleared pendingRuns for reuse
 	batch     []TaskRun
 	rejected  map[string]bool // ids of the current batch the store rejected
 	spill     *spillFile      // nil without a usable spill file
@@ -592,10 +593,35 @@ func (p *Processor) add(s sdktrace.ReadOnlySpan) bool {
 		e.span = s
 		return false
 	}
-	p.pending[key] = &pendingRun{span: s, states: 1}
+	e := p.newPending()
+	e.span, e.states = s, 1
+	p.pending[key] = e
 	p.order = append(p.order, key)
 	return true
 }
+
+// newPending returns a cleared pendingRun, reused when one is free: the
+// writer handles one per run, and reuse spares the collector.
+func (p *Processor) newPending() *pendingRun {
+	if n := len(p.free); n > 0 {
+		e := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		return e
+	}
+	return new(pendingRun)
+}
+
+// freePending keeps e for reuse; e is no longer in pending.
+func (p *Processor) freePending(e *pendingRun) {
+	if len(p.free) < maxFreePending {
+		*e = pendingRun{}
+		p.free = append(p.free, e)
+	}
+}
+
+// maxFreePending bounds the pendingRuns kept for reuse.
+const maxFreePending = 1024
 
 // writeAll writes pending in batches, retrying each until it is written. It
 // returns false when Shutdown aborted, leaving pending to Shutdown.
@@ -645,6 +671,7 @@ func (p *Processor) writeAll() bool {
 				freed++
 			}
 			delete(p.pending, k)
+			p.freePending(e)
 		}
 		clear(p.rejected)
 		p.order = p.order[n:]
