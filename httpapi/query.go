@@ -61,12 +61,8 @@ func ParseQuery(v url.Values) (taskrun.Query, error) {
 		q.Ref = &ref
 	}
 	for k, dst := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
-		if s := v.Get(k); s != "" {
-			t, err := time.Parse(time.RFC3339Nano, s)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", k, s))
-			}
-			*dst = t
+		if err := parseTimeParam(v, k, dst); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if s := v.Get("limit"); s != "" {
@@ -83,4 +79,19 @@ func ParseQuery(v url.Values) (taskrun.Query, error) {
 		return q, fmt.Errorf("%w: %w", taskrun.ErrInvalidQuery, errors.Join(errs...))
 	}
 	return q.Normalize()
+}
+
+// parseTimeParam sets *dst from the RFC 3339 time in parameter k of v, when
+// the parameter is there.
+func parseTimeParam(v url.Values, k string, dst *time.Time) error {
+	s := v.Get(k)
+	if s == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("%s %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", k, s)
+	}
+	*dst = t
+	return nil
 }

@@ -53,14 +53,11 @@ func (h *Handler) operationStats(w http.ResponseWriter, r *http.Request) {
 	st := Stats{Operation: r.PathValue("name"), Until: now, Since: now.Add(-24 * time.Hour)}
 	n := 24
 	for k, dst := range map[string]*time.Time{"since": &st.Since, "until": &st.Until} {
-		if s := v.Get(k); s != "" {
-			t, err := time.Parse(time.RFC3339Nano, s)
-			if err != nil {
-				writeError(w, badRequest("%s %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", k, s))
-				return
-			}
-			*dst = t.UTC()
+		if err := parseTimeParam(v, k, dst); err != nil {
+			writeError(w, badRequest("%v", err))
+			return
 		}
+		*dst = dst.UTC()
 	}
 	if s := v.Get("buckets"); s != "" {
 		var err error

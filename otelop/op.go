@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	gojson "github.com/goccy/go-json"
@@ -445,7 +444,7 @@ func (o *Op[In, Out]) observe(ctx context.Context, in In) (out Out, err error) {
 	}
 	if err != nil {
 		span.SetAttributes(attrs.ErrorType.String(errorType(err)))
-		msg := capMessage(err.Error())
+		msg := attrs.Cap(err.Error(), attrs.MaxErrorMessage)
 		span.AddEvent(attrs.ExceptionEventName, trace.WithAttributes(
 			attrs.ExceptionType.String(reflect.TypeOf(err).String()),
 			attrs.ExceptionMessage.String(msg),
@@ -506,24 +505,11 @@ func (o *Op[In, Out]) recordOutput(span trace.Span, out *Out) {
 	}
 }
 
-// capMessage bounds an error message recorded on a span, marking the cut.
-func capMessage(s string) string {
-	if len(s) <= attrs.MaxErrorMessage {
-		return s
-	}
-	suffix := fmt.Sprintf("... [%d bytes cut]", len(s)-attrs.MaxErrorMessage)
-	keep := attrs.MaxErrorMessage - len(suffix)
-	for keep > 0 && !utf8.RuneStart(s[keep]) {
-		keep--
-	}
-	return s[:keep] + suffix
-}
-
 // recordPanic records a recovered panic on span: an exception event with
 // the panicking goroutine's stack and error.type "panic". It returns the
 // status description, "panic: <value>".
 func recordPanic(span trace.Span, r any) string {
-	msg := capMessage(fmt.Sprint(r))
+	msg := attrs.Cap(fmt.Sprint(r), attrs.MaxErrorMessage)
 	span.AddEvent(attrs.ExceptionEventName, trace.WithAttributes(
 		attrs.ExceptionType.String("panic"),
 		attrs.ExceptionMessage.String(msg),

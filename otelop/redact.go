@@ -25,7 +25,7 @@ var DefaultRedactKeys = []string{"password", "secret", "token", "api_key", "auth
 
 type redactKeys struct {
 	gen      uint64
-	patterns []string // normalised
+	patterns [][]byte // normalised
 }
 
 var (
@@ -45,34 +45,39 @@ func init() { SetRedactKeys(DefaultRedactKeys...) }
 func SetRedactKeys(patterns ...string) {
 	k := &redactKeys{gen: redactGen.Add(1)}
 	for _, p := range patterns {
-		if n := normaliseKey(p); n != "" {
+		if n := appendNormalised(nil, p); len(n) > 0 {
 			k.patterns = append(k.patterns, n)
 		}
 	}
 	redactConf.Store(k)
 }
 
-func normaliseKey(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '_' || r == '-':
-		case 'A' <= r && r <= 'Z':
-			b.WriteRune(r + 'a' - 'A')
+// appendNormalised appends s to dst lower-cased (ASCII) without '_' and
+// '-'.
+func appendNormalised(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '_' || c == '-':
+		case 'A' <= c && c <= 'Z':
+			dst = append(dst, c+'a'-'A')
 		default:
-			b.WriteRune(r)
+			dst = append(dst, c)
 		}
 	}
-	return b.String()
+	return dst
 }
 
+// matches reports whether key contains a pattern once normalised. It runs
+// for every key of a scanned input and every log attribute, so short keys
+// are normalised on the stack.
 func (k *redactKeys) matches(key string) bool {
 	if len(k.patterns) == 0 {
 		return false
 	}
-	n := normaliseKey(key)
+	var buf [64]byte
+	n := appendNormalised(buf[:0], key)
 	for _, p := range k.patterns {
-		if strings.Contains(n, p) {
+		if bytes.Contains(n, p) {
 			return true
 		}
 	}
@@ -155,21 +160,12 @@ func (p *redactPlan) walk(t reflect.Type, seen map[reflect.Type]bool) {
 				name = f.Name
 			}
 			p.names = append(p.names, name)
-			if hasTagKey(f.Tag.Get("otelop"), "redact") {
+			if ot, _ := parseOtelopTag(f.Tag.Get("otelop")); ot.redact {
 				p.tagged[name] = true
 			}
 			p.walk(f.Type, seen)
 		}
 	}
-}
-
-func hasTagKey(tag, key string) bool {
-	for part := range strings.SplitSeq(tag, ",") {
-		if strings.TrimSpace(part) == key {
-			return true
-		}
-	}
-	return false
 }
 
 // scan reports whether a value's JSON must be scanned for keys to redact

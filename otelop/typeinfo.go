@@ -69,10 +69,11 @@ func inspect(t reflect.Type) (*typeInfo, error) {
 		if !ok {
 			continue
 		}
-		coll, err := parseRefTag(tag)
+		ot, err := parseOtelopTag(tag)
 		if err != nil {
 			return nil, fmt.Errorf("field %s.%s: %w", st.Name(), f.Name, err)
 		}
+		coll := ot.ref
 		if coll == "" {
 			continue
 		}
@@ -91,19 +92,30 @@ func inspect(t reflect.Type) (*typeInfo, error) {
 	return ti, nil
 }
 
-// parseRefTag reads `otelop:"ref=jobs"`; other keys are reserved for later
-// use and ignored (redact is one).
-func parseRefTag(tag string) (string, error) {
+// otelopTag is a parsed `otelop:"..."` struct tag: comma-separated keys,
+// ref=<collection> for a result reference and redact for a secret field.
+type otelopTag struct {
+	ref    string
+	redact bool
+}
+
+// parseOtelopTag reads every key of tag; a malformed ref is an error, and
+// the other keys are still read.
+func parseOtelopTag(tag string) (t otelopTag, err error) {
 	for part := range strings.SplitSeq(tag, ",") {
 		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		if k == "ref" {
+		switch k {
+		case "ref":
 			if v == "" || strings.Contains(v, "/") {
-				return "", fmt.Errorf("otelop tag %q: ref needs a collection name without a slash (ref=jobs)", tag)
+				err = fmt.Errorf("otelop tag %q: ref needs a collection name without a slash (ref=jobs)", tag)
+				continue
 			}
-			return v, nil
+			t.ref = v
+		case "redact":
+			t.redact = true
 		}
 	}
-	return "", nil
+	return t, err
 }
 
 // fieldOffset sums the offsets along index; direct is false when the path

@@ -79,7 +79,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 			run.LogsRef = kv.Value.Emit()
 		default:
 			if k, found := strings.CutPrefix(string(kv.Key), attrs.MetadataPrefix); found && k != "" && len(run.Metadata) < MaxMetadataEntries {
-				setMeta(&run, k, attrValue(kv.Value))
+				setMeta(&run, k, capValue(attrValue(kv.Value)))
 			}
 		}
 	}
@@ -113,7 +113,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 				attrMap = make(map[string]any, min(len(ev.Attributes), MaxLogAttributes))
 			}
 			if len(attrMap) < MaxLogAttributes {
-				attrMap[string(kv.Key)] = attrValue(kv.Value)
+				attrMap[string(kv.Key)] = capValue(attrValue(kv.Value))
 			}
 		}
 		if isLog && len(run.LogEntries) >= MaxLogEntries {
@@ -122,7 +122,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 		}
 		if isLog {
 			run.LogEntries = append(run.LogEntries, LogEntry{
-				Time: ev.Time.UTC().Truncate(time.Millisecond), Level: level, Message: ev.Name, Attributes: attrMap,
+				Time: ev.Time.UTC().Truncate(time.Millisecond), Level: level, Message: attrs.Cap(ev.Name, MaxLogMessage), Attributes: attrMap,
 			})
 		}
 	}

@@ -3,7 +3,6 @@ package taskrun
 import (
 	"encoding/json"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/otelop/otelop/internal/attrs"
 	"github.com/otelop/otelop/otelop"
@@ -28,24 +27,11 @@ const (
 	MaxMetadataEntries = 64                    // metadata entries from otelop.metadata.* attributes
 )
 
-// capString cuts s to at most n bytes on a rune boundary, marking the cut.
-func capString(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	suffix := fmt.Sprintf("... [%d bytes cut]", len(s)-n)
-	keep := max(n-len(suffix), 0)
-	for keep > 0 && !utf8.RuneStart(s[keep]) {
-		keep--
-	}
-	return s[:keep] + suffix
-}
-
 // capValue caps the strings in a decoded attribute value.
 func capValue(v any) any {
 	switch v := v.(type) {
 	case string:
-		return capString(v, MaxValueBytes)
+		return attrs.Cap(v, MaxValueBytes)
 	case []string:
 		total := 0
 		for i, s := range v {
@@ -78,8 +64,8 @@ func (run *TaskRun) applyLimits(droppedEvents int) {
 	if run.OutputDump != nil {
 		run.OutputDump = capJSON(run.OutputDump)
 	}
-	run.ErrorMessage = capString(run.ErrorMessage, MaxErrorMessage)
-	run.ErrorTraceback = capString(run.ErrorTraceback, MaxTraceback)
+	run.ErrorMessage = attrs.Cap(run.ErrorMessage, MaxErrorMessage)
+	run.ErrorTraceback = attrs.Cap(run.ErrorTraceback, MaxTraceback)
 	if len(run.Tags) > MaxTags {
 		run.Tags = run.Tags[:MaxTags]
 	}
@@ -93,19 +79,10 @@ func (run *TaskRun) applyLimits(droppedEvents int) {
 	}
 	for i := range run.ErrorList {
 		e := &run.ErrorList[i]
-		*e = otelop.ItemError{Item: capString(e.Item, MaxItemErrorBytes), Error: capString(e.Error, MaxItemErrorBytes)}
+		*e = otelop.ItemError{Item: attrs.Cap(e.Item, MaxItemErrorBytes), Error: attrs.Cap(e.Error, MaxItemErrorBytes)}
 	}
 	if droppedEvents > 0 {
 		setMeta(run, "log_entries_dropped", droppedEvents)
 	}
-	for i := range run.LogEntries {
-		le := &run.LogEntries[i]
-		le.Message = capString(le.Message, MaxLogMessage)
-		for k, v := range le.Attributes {
-			le.Attributes[k] = capValue(v)
-		}
-	}
-	for k, v := range run.Metadata {
-		run.Metadata[k] = capValue(v)
-	}
+	// Log entries and metadata values are capped as they are decoded.
 }

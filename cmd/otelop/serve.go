@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -37,9 +36,8 @@ a loopback address.`,
 				httpapi.WithPrefix(prefix),
 			}
 			if tokens == "" {
-				tokens = os.Getenv(httpapi.TokensEnv)
-			}
-			if tokens != "" {
+				opts = append(opts, httpapi.WithTokensFromEnv())
+			} else {
 				t, err := httpapi.LoadTokens(tokens)
 				if err != nil {
 					return usageError{err}

@@ -4,6 +4,9 @@
 package attrs
 
 import (
+	"strconv"
+	"unicode/utf8"
+
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 )
@@ -64,3 +67,17 @@ const (
 	MaxItemErrors   = 1000
 	MaxErrorMessage = 8 << 10
 )
+
+// Cap cuts s to at most n bytes on a rune boundary and marks the cut with
+// "... [N bytes cut]"; s is returned as it is when it fits.
+func Cap(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	suffix := "... [" + strconv.Itoa(len(s)-n) + " bytes cut]"
+	keep := max(n-len(suffix), 0)
+	for keep > 0 && !utf8.RuneStart(s[keep]) {
+		keep--
+	}
+	return s[:keep] + suffix
+}
