@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
@@ -30,6 +32,14 @@ func IsOperationSpan(s sdktrace.ReadOnlySpan) bool {
 // is Error. ok is false when s is not an operation span (no
 // otelop.taskrun.id). Every field comes from the span itself.
 func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
+	ok = decodeSpan(&run, s)
+	return run, ok
+}
+
+// decodeSpan is FromSpan decoding into *run, which must be the zero
+// TaskRun: the Processor decodes straight into its batch. On false, *run is
+// left zero.
+func decodeSpan(run *TaskRun, s sdktrace.ReadOnlySpan) bool {
 	for _, kv := range s.Attributes() {
 		switch kv.Key {
 		case attrs.TaskRunID:
@@ -49,7 +59,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 		case attrs.Channel:
 			run.Actor.Channel = kv.Value.Emit()
 		case attrs.DryRun, attrs.TestMode, attrs.Verbose:
-			setMeta(&run, strings.TrimPrefix(string(kv.Key), "otelop."), attrValue(kv.Value))
+			setMeta(run, strings.TrimPrefix(string(kv.Key), "otelop."), attrValue(kv.Value))
 		case attrs.Orchestrated:
 			run.Orchestrated = kv.Value.Type() == attribute.BOOL && kv.Value.AsBool()
 		case attrs.Orchestrator:
@@ -79,12 +89,13 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 			run.LogsRef = kv.Value.Emit()
 		default:
 			if k, found := strings.CutPrefix(string(kv.Key), attrs.MetadataPrefix); found && k != "" && len(run.Metadata) < MaxMetadataEntries {
-				setMeta(&run, k, capValue(attrValue(kv.Value)))
+				setMeta(run, k, capValue(attrValue(kv.Value)))
 			}
 		}
 	}
 	if run.ID == "" {
-		return TaskRun{}, false
+		*run = TaskRun{}
+		return false
 	}
 
 	droppedLogs := s.DroppedEvents()
@@ -128,11 +139,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 	}
 
 	run.TraceID, run.SpanID, run.ParentSpanID = spanIDs(s)
-	if res := s.Resource(); res != nil {
-		if v, found := res.Set().Value(semconv.ServiceNameKey); found {
-			run.ServiceName = v.Emit()
-		}
-	}
+	run.ServiceName = serviceName(s.Resource())
 
 	run.StartedAt = s.StartTime().UTC().Truncate(time.Millisecond)
 	run.CreatedAt = run.StartedAt
@@ -164,14 +171,14 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 		run.Status = StatusRunning
 		run.ErrorMessage, run.ErrorType, run.ErrorTraceback = "", "", ""
 		run.applyLimits(droppedLogs)
-		return run, true
+		return true
 	}
 	d := end.Sub(s.StartTime())
 	end = end.UTC().Truncate(time.Millisecond)
 	run.FinishedAt = &end
 	run.UpdatedAt = end
 	run.DurationMS = float64(d.Microseconds()) / 1000
-	setMeta(&run, "execution_time", d.Seconds())
+	setMeta(run, "execution_time", d.Seconds())
 	if st := s.Status(); st.Code == codes.Error {
 		run.Status = StatusFailed
 		if st.Description != "" {
@@ -185,7 +192,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 		run.ErrorMessage, run.ErrorType, run.ErrorTraceback = "", "", ""
 	}
 	run.applyLimits(droppedLogs)
-	return run, true
+	return true
 }
 
 // attrValue converts an attribute value for a document: numbers that JSON
@@ -208,6 +215,32 @@ func attrValue(v attribute.Value) any {
 		return out
 	}
 	return v.AsInterface()
+}
+
+// lastResource caches the service name of the last resource seen: a
+// process has one, and every span points at it.
+var lastResource atomic.Pointer[resourceName]
+
+type resourceName struct {
+	res  *resource.Resource
+	name string
+}
+
+// serviceName returns the service.name of res ("" when res is nil or has
+// none).
+func serviceName(res *resource.Resource) string {
+	if res == nil {
+		return ""
+	}
+	if c := lastResource.Load(); c != nil && c.res == res {
+		return c.name
+	}
+	var name string
+	if v, found := res.Set().Value(semconv.ServiceNameKey); found {
+		name = v.Emit()
+	}
+	lastResource.Store(&resourceName{res: res, name: name})
+	return name
 }
 
 func setMeta(run *TaskRun, k string, v any) {

@@ -637,12 +637,13 @@ func (p *Processor) writeAll() bool {
 				batch = append(batch, *e.run)
 				continue
 			}
-			run, ok := FromSpan(e.span)
-			if !ok {
-				continue // not an operation span: nothing to write
+			batch = append(batch, TaskRun{})
+			run := &batch[len(batch)-1]
+			if !decodeSpan(run, e.span) {
+				batch = batch[:len(batch)-1] // not an operation span: nothing to write
+				continue
 			}
 			e.id = run.ID
-			batch = append(batch, run)
 		}
 		p.batch = batch
 		ok := len(batch) == 0 || p.writeBatch(batch)
