@@ -29,7 +29,9 @@ func BenchmarkFromSpan(b *testing.B) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	op := otelop.Define(otelop.Spec{Name: "bench_op", Description: "d", Category: "bench", Tags: []string{"a", "b"}, Observed: true},
-		func(_ context.Context, in decodeBenchIn) (decodeBenchOut, error) { return decodeBenchOut{JobID: in.JobID}, nil },
+		func(_ context.Context, in decodeBenchIn) (decodeBenchOut, error) {
+			return decodeBenchOut{JobID: in.JobID}, nil
+		},
 		otelop.WithRegistry(registry.New()), otelop.WithTracerProvider(tp))
 	in := decodeBenchIn{Request: otelop.Request{UserID: "u-1", Channel: "api"}, JobID: "job-1", Title: "a title"}
 	if _, err := op.Call(context.Background(), in); err != nil {
