@@ -43,35 +43,35 @@ func decodeSpan(run *TaskRun, s sdktrace.ReadOnlySpan) bool {
 	for _, kv := range s.Attributes() {
 		switch kv.Key {
 		case attrs.TaskRunID:
-			run.ID = kv.Value.Emit()
+			run.ID = str(kv.Value)
 		case attrs.OperationName:
-			run.OperationName = kv.Value.Emit()
+			run.OperationName = str(kv.Value)
 		case attrs.Category:
-			run.Category = kv.Value.Emit()
+			run.Category = str(kv.Value)
 		case attrs.Stage:
-			run.Stage = kv.Value.Emit()
+			run.Stage = str(kv.Value)
 		case attrs.Tags:
 			run.Tags = stringSlice(kv.Value)
 		case attrs.IdempotencyKey:
-			run.IdempotencyKey = kv.Value.Emit()
+			run.IdempotencyKey = str(kv.Value)
 		case attrs.EnduserID:
-			run.Actor.UserID = kv.Value.Emit()
+			run.Actor.UserID = str(kv.Value)
 		case attrs.Channel:
-			run.Actor.Channel = kv.Value.Emit()
+			run.Actor.Channel = str(kv.Value)
 		case attrs.DryRun, attrs.TestMode, attrs.Verbose:
 			setMeta(run, strings.TrimPrefix(string(kv.Key), "otelop."), attrValue(kv.Value))
 		case attrs.Orchestrated:
 			run.Orchestrated = kv.Value.Type() == attribute.BOOL && kv.Value.AsBool()
 		case attrs.Orchestrator:
-			run.Orchestrator = kv.Value.Emit()
+			run.Orchestrator = str(kv.Value)
 		case attrs.OrchFlowRunID:
-			run.OrchestratorFlowRunID = kv.Value.Emit()
+			run.OrchestratorFlowRunID = str(kv.Value)
 		case attrs.OrchTaskRunID:
-			run.OrchestratorTaskRunID = kv.Value.Emit()
+			run.OrchestratorTaskRunID = str(kv.Value)
 		case attrs.Input:
-			run.InputDump = inputObject(kv.Value.Emit())
+			run.InputDump = inputObject(str(kv.Value))
 		case attrs.Output:
-			run.OutputDump = jsonValue(kv.Value.Emit())
+			run.OutputDump = jsonValue(str(kv.Value))
 		case attrs.ResultRefs:
 			for _, r := range stringSlice(kv.Value) {
 				if ref, err := otelop.ParseRef(r); err == nil {
@@ -80,13 +80,13 @@ func decodeSpan(run *TaskRun, s sdktrace.ReadOnlySpan) bool {
 			}
 		case attrs.ErrorList:
 			var list []otelop.ItemError
-			if json.Unmarshal([]byte(kv.Value.Emit()), &list) == nil {
+			if json.Unmarshal([]byte(str(kv.Value)), &list) == nil {
 				run.ErrorList = list
 			}
 		case attrs.ErrorType:
-			run.ErrorType = kv.Value.Emit()
+			run.ErrorType = str(kv.Value)
 		case attrs.LogsRef:
-			run.LogsRef = kv.Value.Emit()
+			run.LogsRef = str(kv.Value)
 		default:
 			if k, found := strings.CutPrefix(string(kv.Key), attrs.MetadataPrefix); found && k != "" && len(run.Metadata) < MaxMetadataEntries {
 				setMeta(run, k, capValue(attrValue(kv.Value)))
@@ -104,10 +104,10 @@ func decodeSpan(run *TaskRun, s sdktrace.ReadOnlySpan) bool {
 			for _, kv := range ev.Attributes {
 				switch kv.Key {
 				case attrs.ExceptionStack:
-					run.ErrorTraceback = kv.Value.Emit()
+					run.ErrorTraceback = str(kv.Value)
 				case attrs.ExceptionMessage:
 					if run.ErrorMessage == "" {
-						run.ErrorMessage = kv.Value.Emit()
+						run.ErrorMessage = str(kv.Value)
 					}
 				}
 			}
@@ -117,7 +117,7 @@ func decodeSpan(run *TaskRun, s sdktrace.ReadOnlySpan) bool {
 		var attrMap map[string]any
 		for _, kv := range ev.Attributes {
 			if kv.Key == attrs.LogLevel {
-				level, isLog = kv.Value.Emit(), true
+				level, isLog = str(kv.Value), true
 				continue
 			}
 			if attrMap == nil {
@@ -193,6 +193,16 @@ func decodeSpan(run *TaskRun, s sdktrace.ReadOnlySpan) bool {
 	}
 	run.applyLimits(droppedLogs)
 	return true
+}
+
+// str returns v as a string: a string attribute as it is (inlined, where
+// Emit is a call through a switch over every type), others formatted by
+// Emit.
+func str(v attribute.Value) string {
+	if v.Type() == attribute.STRING {
+		return v.AsString()
+	}
+	return v.Emit()
 }
 
 // attrValue converts an attribute value for a document: numbers that JSON
