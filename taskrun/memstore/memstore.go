@@ -1,13 +1,14 @@
 package memstore
 
 import (
+	"bytes"
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,18 +23,50 @@ var _ taskrun.Store = (*Store)(nil)
 
 // Store is an in-memory [taskrun.Store]. The zero value is not usable: call
 // [New].
+//
+// A Store holds each run encoded in a byte slice without pointers, with
+// pointer-free index data beside it, rather than as a taskrun.TaskRun: see
+// the package documentation for why.
 type Store struct {
 	mu     sync.RWMutex
 	closed bool
-	byID   map[string]*taskrun.TaskRun
-	// sorted holds the runs of byID in ascending (started_at, id) order:
-	// oldest first, so that new runs append. Find walks it backwards.
-	sorted []*taskrun.TaskRun
+	// ids maps the hash of a run id to the index in runs of the run, or
+	// of another run with the same hash, whereupon collided has the id.
+	ids      map[uint64]int32
+	collided map[string]int32
+	hash     func(string) uint64 // hashes ids, and the keyed fields of runs for their fingerprints
+	runs     []run
+	// sorted holds the indexes of runs in ascending (started_at, id)
+	// order: oldest first, so that new runs append. Find walks it
+	// backwards.
+	sorted []int32
+	arena  arena           // the records of runs, and the ones writes replaced
+	live   int             // bytes of the arena taken by the records of runs
+	extra  map[int32][]any // the values the record of runs[i] keeps as they are, for the runs that have any
+}
+
+// run is a stored run.
+type run struct {
+	at ref // the record
+	// started_at in Unix seconds and nanoseconds, for sorting without
+	// decoding
+	sec  int64
+	nsec int32
+	// fingerprints of the fields of keyed, for filter
+	keys         [7]uint16
+	orchestrated bool
+	final        bool
+	extra        bool // the record refers to values in Store.extra
 }
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{byID: make(map[string]*taskrun.TaskRun)}
+	seed := maphash.MakeSeed()
+	return &Store{
+		ids:   make(map[uint64]int32),
+		hash:  func(id string) uint64 { return maphash.String(seed, id) },
+		arena: newArena(),
+	}
 }
 
 // Write upserts runs by ID, in the order given. A stored final run (SUCCESS
@@ -51,11 +84,32 @@ func (s *Store) Write(ctx context.Context, runs []taskrun.TaskRun) error {
 			return fmt.Errorf("memstore: %w: run %d of %d (operation %q) has an empty id; nothing of the batch was written", taskrun.ErrRejected, i, len(runs), runs[i].OperationName)
 		}
 	}
-	batch := make([]*taskrun.TaskRun, len(runs))
+	// Encode outside the lock: it is most of the work of a write. The
+	// records go one after the other in e.buf; batch[i].at locates the
+	// record of runs[i] there until apply copies it to the arena.
+	e := encoders.Get().(*encoder)
+	defer e.release()
+	batch := make([]run, len(runs))
+	var extras [][]any
 	for i := range runs {
-		c := clone(&runs[i])
-		stripMonotonic(&c)
-		batch[i] = &c
+		r := &runs[i]
+		start := len(e.buf)
+		var extra []any
+		e.buf, extra = e.encode(e.buf, r)
+		batch[i] = run{
+			at:  ref{off: uint32(start), len: uint32(len(e.buf) - start)},
+			sec: r.StartedAt.Unix(), nsec: int32(r.StartedAt.Nanosecond()),
+			orchestrated: r.Orchestrated, final: r.Status.Final(), extra: extra != nil,
+		}
+		for j, v := range keyed(r) {
+			batch[i].keys[j] = s.fingerprint(v)
+		}
+		if extra != nil {
+			if extras == nil {
+				extras = make([][]any, len(runs))
+			}
+			extras[i] = extra
+		}
 	}
 
 	s.mu.Lock()
@@ -63,79 +117,136 @@ func (s *Store) Write(ctx context.Context, runs []taskrun.TaskRun) error {
 	if s.closed {
 		return ErrClosed
 	}
-	s.apply(batch)
+	s.apply(runs, e.buf, batch, extras)
 	return nil
 }
 
-// apply stores batch; s.mu must be held for writing. The runs of batch are
-// owned by the store from here on.
-func (s *Store) apply(batch []*taskrun.TaskRun) {
+// apply stores batch, the runs encoded in buf with their extras (nil when
+// none of them has any); s.mu must be held for writing.
+func (s *Store) apply(runs []taskrun.TaskRun, buf []byte, batch []run, extras [][]any) {
 	var (
-		fresh   []*taskrun.TaskRun        // runs to add to sorted, not in it yet
-		pending map[string]bool           // ids whose current run is in fresh
-		stale   map[*taskrun.TaskRun]bool // runs to drop from sorted
+		first = int32(len(s.runs)) // runs from here on are new, not in sorted yet
+		fresh []int32              // runs to add to sorted
+		moved map[int32]run        // new states of stored runs whose started_at changed
 	)
-	for _, r := range batch {
-		old, ok := s.byID[r.ID]
-		switch {
-		case ok && old.Status.Final() && !r.Status.Final():
-			// A final state is never undone.
-		case !ok:
-			s.byID[r.ID] = r
-			fresh = append(fresh, r)
-			if pending == nil {
-				pending = make(map[string]bool)
+	for i := range batch {
+		r := batch[i]
+		id := runs[i].ID
+		h := s.hash(id)
+		k, ok, taken := s.lookup(id, h)
+		var old run
+		pending := false
+		if ok {
+			if old, pending = moved[k]; !pending {
+				old = s.runs[k]
 			}
-			pending[r.ID] = true
-		case pending[r.ID] || old.StartedAt.Equal(r.StartedAt):
-			// Same position in sorted (or not in it yet): replace in place.
-			*old = *r
-		default:
-			// started_at changed: the run moves.
-			if stale == nil {
-				stale = make(map[*taskrun.TaskRun]bool)
+			if old.final && !r.final {
+				continue // a final state is never undone
 			}
-			stale[old] = true
-			s.byID[r.ID] = r
-			fresh = append(fresh, r)
-			if pending == nil {
-				pending = make(map[string]bool)
-			}
-			pending[r.ID] = true
+			s.live -= int(old.at.len)
 		}
-	}
-	if len(fresh) == 0 {
-		return
-	}
-	slices.SortFunc(fresh, compare)
-	n := len(s.sorted)
-	switch {
-	case len(stale) == 0 && (n == 0 || compare(fresh[0], s.sorted[n-1]) > 0):
-		// All newer than anything stored: the usual case.
-		s.sorted = append(s.sorted, fresh...)
-	case len(stale) == 0 && len(fresh) <= 8:
-		for _, r := range fresh {
-			i, _ := slices.BinarySearchFunc(s.sorted, r, compare)
-			s.sorted = slices.Insert(s.sorted, i, r)
-		}
-	default:
-		merged := make([]*taskrun.TaskRun, 0, n-len(stale)+len(fresh))
-		i, j := 0, 0
-		for i < n || j < len(fresh) {
-			if i < n && stale[s.sorted[i]] {
-				i++
-				continue
-			}
-			if j == len(fresh) || (i < n && compare(s.sorted[i], fresh[j]) < 0) {
-				merged = append(merged, s.sorted[i])
-				i++
+		r.at = s.arena.add(buf[r.at.off : r.at.off+r.at.len])
+		s.live += int(r.at.len)
+		if !ok {
+			k = int32(len(s.runs))
+			if taken {
+				if s.collided == nil {
+					s.collided = make(map[string]int32)
+				}
+				s.collided[id] = k
 			} else {
-				merged = append(merged, fresh[j])
-				j++
+				s.ids[h] = k
+			}
+			s.runs = append(s.runs, r)
+			fresh = append(fresh, k)
+		} else {
+			switch {
+			case pending:
+				moved[k] = r
+			case k >= first || (old.sec == r.sec && old.nsec == r.nsec):
+				// Same position in sorted (or not in it yet): replace in place.
+				s.runs[k] = r
+			default:
+				// started_at changed: the run moves.
+				if moved == nil {
+					moved = make(map[int32]run)
+				}
+				moved[k] = r
+				fresh = append(fresh, k)
 			}
 		}
-		s.sorted = merged
+		switch {
+		case r.extra:
+			if s.extra == nil {
+				s.extra = make(map[int32][]any)
+			}
+			s.extra[k] = extras[i]
+		case old.extra:
+			delete(s.extra, k)
+		}
 	}
+	if len(fresh) > 0 {
+		s.insert(fresh, moved)
+	}
+	if waste := s.arena.used - s.live; waste > max(s.live, maxChunk) {
+		s.compact()
+	}
+}
+
+// insert puts the runs of fresh into sorted: new runs, and the runs of moved,
+// whose new states it stores.
+func (s *Store) insert(fresh []int32, moved map[int32]run) {
+	// lo is the first position of sorted that changes.
+	lo := len(s.sorted)
+	if len(moved) > 0 {
+		// Take the runs that move out of sorted, where the stored
+		// started_at still places them, and only then give them the new.
+		for k := range moved {
+			lo = min(lo, s.search(s.sorted, k))
+		}
+		kept := s.sorted[:lo]
+		for _, k := range s.sorted[lo:] {
+			if _, ok := moved[k]; !ok {
+				kept = append(kept, k)
+			}
+		}
+		s.sorted = kept
+		for k, r := range moved {
+			s.runs[k] = r
+		}
+		lo = min(lo, len(s.sorted))
+	}
+	slices.SortFunc(fresh, s.compare)
+	if n := len(s.sorted); n > 0 && s.compare(fresh[0], s.sorted[n-1]) < 0 {
+		// Some runs are older than the newest stored: merge them into
+		// the tail they fall in, usually short.
+		lo = min(lo, s.search(s.sorted[:lo], fresh[0]))
+	} else {
+		lo = min(lo, n)
+	}
+	tail := slices.Clone(s.sorted[lo:])
+	s.sorted = s.sorted[:lo]
+	i, j := 0, 0
+	for i < len(tail) || j < len(fresh) {
+		if j == len(fresh) || (i < len(tail) && s.compare(tail[i], fresh[j]) < 0) {
+			s.sorted = append(s.sorted, tail[i])
+			i++
+		} else {
+			s.sorted = append(s.sorted, fresh[j])
+			j++
+		}
+	}
+}
+
+// compact copies the records of runs to a new arena, leaving behind the ones
+// writes replaced.
+func (s *Store) compact() {
+	a := newArena()
+	for i := range s.runs {
+		r := &s.runs[i]
+		r.at = a.add(s.arena.get(r.at))
+	}
+	s.arena = a
 }
 
 // Get returns a copy of the run with the given id, or an error matching
@@ -149,11 +260,11 @@ func (s *Store) Get(ctx context.Context, id string) (taskrun.TaskRun, error) {
 	if s.closed {
 		return taskrun.TaskRun{}, ErrClosed
 	}
-	r, ok := s.byID[id]
+	k, ok, _ := s.lookup(id, s.hash(id))
 	if !ok {
 		return taskrun.TaskRun{}, fmt.Errorf("memstore: run %q: %w", id, taskrun.ErrNotFound)
 	}
-	return clone(r), nil
+	return s.decode(k), nil
 }
 
 // Find returns copies of the runs matching q, newest first (by started_at,
@@ -177,20 +288,21 @@ func (s *Store) Find(ctx context.Context, q taskrun.Query) ([]taskrun.TaskRun, e
 	// The runs to look at are sorted[lo:hi], walked from hi-1 down.
 	hi := len(s.sorted)
 	if q.Before != "" {
-		c, ok := s.byID[q.Before]
+		c, ok, _ := s.lookup(q.Before, s.hash(q.Before))
 		if !ok {
 			return nil, fmt.Errorf("memstore: %w: unknown cursor %q: no run has this id", taskrun.ErrInvalidQuery, q.Before)
 		}
-		hi, _ = slices.BinarySearchFunc(s.sorted, c, compare)
+		hi = s.search(s.sorted, c)
 	}
 	if !q.Until.IsZero() {
-		hi = sort.Search(hi, func(i int) bool { return !s.sorted[i].StartedAt.Before(q.Until) })
+		hi = s.searchTime(hi, q.Until)
 	}
 	lo := 0
 	if !q.Since.IsZero() {
-		lo = sort.Search(hi, func(i int) bool { return !s.sorted[i].StartedAt.Before(q.Since) })
+		lo = s.searchTime(hi, q.Since)
 	}
 
+	f := s.newFilter(q)
 	out := make([]taskrun.TaskRun, 0, min(q.Limit, hi-lo, 64))
 	for i, seen := hi-1, 0; i >= lo && len(out) < q.Limit; i, seen = i-1, seen+1 {
 		if seen%4096 == 4095 {
@@ -198,8 +310,13 @@ func (s *Store) Find(ctx context.Context, q taskrun.Query) ([]taskrun.TaskRun, e
 				return nil, err
 			}
 		}
-		if r := s.sorted[i]; q.Match(r) {
-			out = append(out, clone(r))
+		k := s.sorted[i]
+		r := &s.runs[k]
+		if !f.match(r, &s.arena) {
+			continue
+		}
+		if d := s.decode(k); q.Match(&d) {
+			out = append(out, d)
 		}
 	}
 	return out, nil
@@ -221,8 +338,8 @@ func (s *Store) All() []taskrun.TaskRun {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]taskrun.TaskRun, len(s.sorted))
-	for i, r := range s.sorted {
-		out[len(s.sorted)-1-i] = clone(r)
+	for i, k := range s.sorted {
+		out[len(s.sorted)-1-i] = s.decode(k)
 	}
 	return out
 }
@@ -231,99 +348,63 @@ func (s *Store) All() []taskrun.TaskRun {
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.byID)
+	return len(s.runs)
 }
 
-// compare orders runs by ascending (started_at, id): the reverse of
-// [taskrun.Newer].
-func compare(a, b *taskrun.TaskRun) int {
-	if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
+// fingerprint returns a hash of v, for filter.
+func (s *Store) fingerprint(v string) uint16 { return uint16(s.hash(v)) }
+
+// lookup returns the index in runs of the run with the given id and hash h,
+// and whether another id has the hash.
+func (s *Store) lookup(id string, h uint64) (k int32, found, taken bool) {
+	k, found = s.ids[h]
+	if !found {
+		return 0, false, false
+	}
+	if string(recordID(s.arena.get(s.runs[k].at))) == id {
+		return k, true, false
+	}
+	k, found = s.collided[id]
+	return k, found, true
+}
+
+func (s *Store) decode(k int32) taskrun.TaskRun {
+	r := &s.runs[k]
+	var extra []any
+	if r.extra {
+		extra = s.extra[k]
+	}
+	return decode(s.arena.get(r.at), extra)
+}
+
+// compare orders the runs of indexes a and b by ascending (started_at, id):
+// the reverse of [taskrun.Newer].
+func (s *Store) compare(a, b int32) int {
+	x, y := &s.runs[a], &s.runs[b]
+	if c := cmp.Compare(x.sec, y.sec); c != 0 {
 		return c
 	}
-	return strings.Compare(a.ID, b.ID)
-}
-
-// stripMonotonic drops the monotonic clock readings of r's times so that
-// every comparison the store makes uses the wall clock.
-func stripMonotonic(r *taskrun.TaskRun) {
-	r.CreatedAt = r.CreatedAt.Round(0)
-	r.UpdatedAt = r.UpdatedAt.Round(0)
-	r.StartedAt = r.StartedAt.Round(0)
-	if r.FinishedAt != nil {
-		*r.FinishedAt = r.FinishedAt.Round(0)
-	}
-	for i := range r.LogEntries {
-		r.LogEntries[i].Time = r.LogEntries[i].Time.Round(0)
-	}
-}
-
-// clone returns a deep copy of r: nothing of it shares memory with r. Nil
-// slices and maps stay nil, empty ones stay empty.
-func clone(r *taskrun.TaskRun) taskrun.TaskRun {
-	c := *r
-	c.Tags = slices.Clone(r.Tags)
-	c.ResultRefs = slices.Clone(r.ResultRefs)
-	c.ErrorList = slices.Clone(r.ErrorList)
-	c.InputDump = slices.Clone(r.InputDump)
-	c.OutputDump = slices.Clone(r.OutputDump)
-	if r.FinishedAt != nil {
-		f := *r.FinishedAt
-		c.FinishedAt = &f
-	}
-	if r.LogEntries != nil {
-		c.LogEntries = make([]taskrun.LogEntry, len(r.LogEntries))
-		for i, e := range r.LogEntries {
-			e.Attributes = cloneMap(e.Attributes)
-			c.LogEntries[i] = e
-		}
-	}
-	c.Metadata = cloneMap(r.Metadata)
-	return c
-}
-
-func cloneMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	c := make(map[string]any, len(m))
-	for k, v := range m {
-		c[k] = cloneValue(v)
-	}
-	return c
-}
-
-// cloneValue deep-copies the values attribute and metadata maps hold in
-// practice: JSON-like maps and slices and the slice types of span
-// attributes. Other values are copied as they are.
-func cloneValue(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		return cloneMap(v)
-	case []any:
-		if v == nil {
-			return v
-		}
-		c := make([]any, len(v))
-		for i, e := range v {
-			c[i] = cloneValue(e)
-		}
+	if c := cmp.Compare(x.nsec, y.nsec); c != 0 {
 		return c
-	case []string:
-		return slices.Clone(v)
-	case []bool:
-		return slices.Clone(v)
-	case []int:
-		return slices.Clone(v)
-	case []int64:
-		return slices.Clone(v)
-	case []float64:
-		return slices.Clone(v)
-	case []byte:
-		return slices.Clone(v)
-	case json.RawMessage:
-		return slices.Clone(v)
 	}
-	return v
+	return bytes.Compare(recordID(s.arena.get(x.at)), recordID(s.arena.get(y.at)))
+}
+
+// search returns the position in sorted (ascending, as s.sorted) of the
+// first run that does not sort before run k.
+func (s *Store) search(sorted []int32, k int32) int {
+	i, _ := slices.BinarySearchFunc(sorted, k, s.compare)
+	return i
+}
+
+// searchTime returns the position in s.sorted[:hi] of the first run that
+// did not start before t.
+func (s *Store) searchTime(hi int, t time.Time) int {
+	sec, nsec := t.Unix(), int32(t.Nanosecond())
+	return sort.Search(hi, func(i int) bool {
+		r := &s.runs[s.sorted[i]]
+		return r.sec > sec || (r.sec == sec && r.nsec >= nsec)
+	})
 }
 
 // LookupIdempotent implements otelop.IdempotencyLookup with

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -202,6 +203,193 @@ func TestNilStaysNil(t *testing.T) {
 	}
 }
 
+// The zones of fullRun.
+var east, west = time.FixedZone("UTC+9", 9*3600), time.FixedZone("UTC-5:30", -(5*3600 + 1800))
+
+// custom is a metadata value of a type the store has no encoding for.
+type custom struct{ N int }
+
+// fullRun returns a run with every field set, times in several zones, and
+// metadata and log attributes of every type the store encodes and of some
+// it keeps as they are.
+func fullRun(id string) taskrun.TaskRun {
+	start := base.Add(1234567 * time.Microsecond)
+	fin := start.Add(2 * time.Second).In(west)
+	values := func() map[string]any {
+		return map[string]any{
+			"true": true, "false": false, "string": "sträng", "long": strings.Repeat("long ", 100),
+			"int": -3, "int64": int64(1) << 40, "float64": 2.5,
+			"strings": []string{"a", ""}, "bools": []bool{true, false}, "ints": []int{1, -2},
+			"int64s": []int64{-1 << 50}, "float64s": []float64{0.5, -1e300},
+			"bytes": []byte("raw"), "json": json.RawMessage(`{"a":[1,2]}`),
+			"map":   map[string]any{"nested": []any{"x", 1.5, nil, map[string]any{}, []any{}}},
+			"slice": []any{int64(1), "two", []string{"three"}},
+			"nil":   nil, "nil map": map[string]any(nil), "nil slice": []any(nil), "nil strings": []string(nil),
+			"empty strings": []string{}, "nil bytes": []byte(nil), "nil json": json.RawMessage(nil),
+			"empty json": json.RawMessage{}, "nil ints": []int(nil), "nil float64s": []float64(nil),
+			// Kept as they are.
+			"uint64": uint64(1) << 63, "int32": int32(-7), "custom": custom{N: 1}, "status": taskrun.StatusFailed,
+			"duration": time.Second, "time": start.In(east), "int32s": []int32{1, 2}, "pointer": &custom{N: 2},
+		}
+	}
+	return taskrun.TaskRun{
+		ID: id, OperationName: "update_job", Category: "jobs", Stage: "production",
+		Tags: []string{"jobs", "admin", ""}, IdempotencyKey: "key-" + id,
+		Actor:  taskrun.Actor{UserID: "alice", Channel: "cli"},
+		Status: taskrun.StatusFailed, CreatedAt: start.In(east), UpdatedAt: fin.Local(), StartedAt: start,
+		FinishedAt: &fin, DurationMS: 2000.25,
+		Orchestrated: true, Orchestrator: "prefect", OrchestratorFlowRunID: "flow-" + id, OrchestratorTaskRunID: "task-" + id,
+		InputDump:    json.RawMessage(`{"job_id":"j-1","title":"` + strings.Repeat("t", 300) + `"}`),
+		OutputDump:   json.RawMessage(`{"count":1}`),
+		ResultRefs:   []otelop.Ref{{Collection: "jobs", DocumentID: "j-1"}, {Collection: "users", DocumentID: "u-7"}},
+		ErrorList:    []otelop.ItemError{{Item: "j-2", Error: "not found"}, {Item: "j-3", Error: "locked"}},
+		ErrorMessage: "2 of 3 jobs failed", ErrorType: "partial_failure", ErrorTraceback: "goroutine 1 [running]:\n",
+		LogsRef: "logs/" + id,
+		LogEntries: []taskrun.LogEntry{
+			{Time: start.Add(time.Millisecond).In(east), Level: "INFO", Message: "updating", Attributes: values()},
+			{Time: start.Add(2 * time.Millisecond), Level: "ERROR", Message: "no attributes"},
+			{Time: start, Level: "DEBUG", Message: "empty attributes", Attributes: map[string]any{}},
+		},
+		Metadata: values(),
+		TraceID:  "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7", ParentSpanID: "a3ce929d0e0e4736",
+		ServiceName: "jobs-api",
+	}
+}
+
+// checkPopulated fails t if a field of v (or of a struct, slice element or
+// pointer it holds) is zero, so that a round trip covers every field,
+// including ones added to TaskRun later.
+func checkPopulated(t *testing.T, v reflect.Value, path string) {
+	t.Helper()
+	if v.IsZero() {
+		t.Errorf("%s is zero: the test does not cover it", path)
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() {
+			return
+		}
+		for i := range v.NumField() {
+			checkPopulated(t, v.Field(i), path+"."+v.Type().Field(i).Name)
+		}
+	case reflect.Pointer:
+		checkPopulated(t, v.Elem(), path)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Struct {
+			checkPopulated(t, v.Index(0), path+"[0]")
+		}
+	}
+}
+
+// TestExactRoundTrip checks that Get, Find and All return the runs written,
+// down to the types of metadata values, nil and empty slices and maps, and
+// time zones; only the monotonic clock readings are gone.
+func TestExactRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	want := fullRun("full")
+	checkPopulated(t, reflect.ValueOf(want), "TaskRun")
+	// With monotonic clock readings, which the store drops.
+	now := time.Now()
+	in := fullRun("full")
+	in.StartedAt = now
+	in.LogEntries[1].Time = now.UTC()
+	want.StartedAt = now.Round(0)
+	want.LogEntries[1].Time = now.UTC().Round(0)
+
+	s := memstore.New()
+	if err := s.Write(ctx, []taskrun.TaskRun{in, {ID: "minimal", StartedAt: base}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Get:\n got %#v\nwant %#v", got, want)
+	}
+	// reflect.DeepEqual compares locations by content; the store keeps
+	// the very ones written.
+	for _, tt := range []struct {
+		name      string
+		got, want time.Time
+	}{
+		{"CreatedAt", got.CreatedAt, want.CreatedAt}, {"UpdatedAt", got.UpdatedAt, want.UpdatedAt},
+		{"StartedAt", got.StartedAt, want.StartedAt}, {"FinishedAt", *got.FinishedAt, *want.FinishedAt},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s = %#v, want %#v", tt.name, tt.got, tt.want)
+		}
+	}
+	found, err := s.Find(ctx, taskrun.Query{TraceID: want.TraceID})
+	if err != nil || len(found) != 1 || !reflect.DeepEqual(found[0], want) {
+		t.Errorf("Find by trace id = %d runs, %v; want the run written", len(found), err)
+	}
+	if all := s.All(); len(all) != 2 || !reflect.DeepEqual(all[0], want) || !reflect.DeepEqual(all[1], taskrun.TaskRun{ID: "minimal", StartedAt: base}) {
+		t.Errorf("All = %+v, want the runs written", all)
+	}
+}
+
+// TestFloatBits checks that metadata numbers keep their bits: NaN, -0.
+func TestFloatBits(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	nums := []float64{math.NaN(), math.Copysign(0, -1), math.Inf(-1), math.SmallestNonzeroFloat64}
+	if err := s.Write(ctx, []taskrun.TaskRun{{ID: "a", Metadata: map[string]any{"nums": nums, "nan": nums[0]}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }
+	gotNums, _ := got.Metadata["nums"].([]float64)
+	if len(gotNums) != len(nums) || !same(got.Metadata["nan"].(float64), nums[0]) {
+		t.Fatalf("metadata = %#v, want %#v", got.Metadata, nums)
+	}
+	for i := range nums {
+		if !same(gotNums[i], nums[i]) {
+			t.Errorf("nums[%d] = %v, want %v", i, gotNums[i], nums[i])
+		}
+	}
+}
+
+// TestRewritesFreeMemory rewrites runs with large inputs: the records the
+// rewrites replace must not pile up.
+func TestRewritesFreeMemory(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	pad := strings.Repeat("x", 4000)
+	var want []taskrun.TaskRun
+	for round := range 6 {
+		status := taskrun.StatusRunning
+		if round == 5 {
+			status = taskrun.StatusSuccess
+		}
+		batch := make([]taskrun.TaskRun, 300)
+		for i := range batch {
+			batch[i] = taskrun.TaskRun{
+				ID: fmt.Sprintf("run-%03d", i), Status: status, StartedAt: base.Add(time.Duration(i) * time.Second),
+				InputDump: json.RawMessage(fmt.Sprintf(`{"round":%d,"pad":%q}`, round, pad)),
+				Metadata:  map[string]any{"round": round, "custom": custom{N: round}},
+			}
+		}
+		for chunk := range slices.Chunk(batch, 64) {
+			if err := s.Write(ctx, chunk); err != nil {
+				t.Fatal(err)
+			}
+			if used, live := s.ArenaUsage(); used-live > max(live, 1<<20) {
+				t.Fatalf("round %d: the arena holds %d bytes of replaced records for %d bytes of stored ones", round, used-live, live)
+			}
+		}
+		want = batch
+	}
+	slices.Reverse(want)
+	if got := s.All(); !reflect.DeepEqual(got, want) {
+		t.Errorf("All differs from the runs of the last round")
+	}
+}
+
 func TestStartedAtChangeMovesRun(t *testing.T) {
 	ctx := context.Background()
 	s := memstore.New()
@@ -238,26 +426,61 @@ func ids(runs []taskrun.TaskRun) []string {
 	return out
 }
 
+// stores are the stores the reference tests run against: a plain one, and
+// one whose hash maps every string to the same value, so that every id
+// collides with every other and every fingerprint matches.
+var stores = []struct {
+	name string
+	new  func() *memstore.Store
+}{
+	{"plain", memstore.New},
+	{"collisions", func() *memstore.Store { return memstore.NewWithHash(func(string) uint64 { return 7 }) }},
+}
+
 // TestIndexMatchesReference writes runs in random order, in batches of
 // random size (exercising the append, insert and merge paths), with
 // repeated ids and final/non-final states, and compares every Find with a
 // reference: a plain sort with taskrun.Newer and a filter with Query.Match.
+// The queries use every field of Query.
 func TestIndexMatchesReference(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) { testIndexMatchesReference(t, st.new()) })
+	}
+}
+
+func testIndexMatchesReference(t *testing.T, s *memstore.Store) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
-	s := memstore.New()
 	ref := map[string]taskrun.TaskRun{}
 	statuses := []taskrun.Status{taskrun.StatusPending, taskrun.StatusRunning, taskrun.StatusSuccess, taskrun.StatusFailed}
+	pick := func(prefix string, n int) string {
+		if i := rng.IntN(n + 1); i < n {
+			return fmt.Sprint(prefix, i)
+		}
+		return ""
+	}
+	refOf := func() otelop.Ref { return otelop.Ref{Collection: pick("c", 2), DocumentID: pick("d", 3)} }
 	for range 300 {
 		batch := make([]taskrun.TaskRun, 1+rng.IntN(40))
 		for i := range batch {
 			id := fmt.Sprintf("id-%04d", rng.IntN(3000))
 			r := taskrun.TaskRun{
-				ID:            id,
-				OperationName: fmt.Sprint("op-", rng.IntN(4)),
-				Status:        statuses[rng.IntN(4)],
-				StartedAt:     base.Add(time.Duration(rng.IntN(500)) * time.Second),
-				Tags:          []string{fmt.Sprint("t", rng.IntN(3))},
+				ID:                    id,
+				OperationName:         fmt.Sprint("op-", rng.IntN(4)),
+				Status:                statuses[rng.IntN(4)],
+				StartedAt:             base.Add(time.Duration(rng.IntN(500)) * time.Second),
+				Tags:                  []string{fmt.Sprint("t", rng.IntN(3))},
+				Actor:                 taskrun.Actor{UserID: pick("u", 3), Channel: pick("ch", 2)},
+				OrchestratorFlowRunID: pick("flow", 3),
+				TraceID:               pick("trace", 5),
+				IdempotencyKey:        pick("key", 3),
+				Orchestrated:          rng.IntN(2) == 0,
+			}
+			if rng.IntN(3) == 0 {
+				r.Tags = append(r.Tags, "extra")
+			}
+			for range rng.IntN(3) {
+				r.ResultRefs = append(r.ResultRefs, refOf())
 			}
 			if rng.IntN(10) > 0 {
 				// Usually the started_at of an id stays put.
@@ -287,23 +510,57 @@ func TestIndexMatchesReference(t *testing.T) {
 		}
 		return 0
 	})
-	if got := ids(s.All()); !slices.Equal(got, ids(all)) {
-		t.Fatalf("All differs from the reference order (%d vs %d runs)", len(got), len(all))
+	if got := s.All(); !reflect.DeepEqual(got, all) {
+		t.Fatalf("All differs from the reference (%d vs %d runs)", len(got), len(all))
 	}
 	if s.Len() != len(all) {
 		t.Fatalf("Len = %d, want %d", s.Len(), len(all))
 	}
+	for range 200 {
+		id := fmt.Sprintf("id-%04d", rng.IntN(3000))
+		got, err := s.Get(ctx, id)
+		want, ok := ref[id]
+		switch {
+		case !ok && !errors.Is(err, taskrun.ErrNotFound):
+			t.Fatalf("Get(%q) of an unknown id: err = %v, want ErrNotFound", id, err)
+		case ok && (err != nil || !reflect.DeepEqual(got, want)):
+			t.Fatalf("Get(%q) = %+v, %v; want %+v", id, got, err, want)
+		}
+	}
 
-	for i := range 200 {
+	for i := range 400 {
 		q := taskrun.Query{Limit: 1 + rng.IntN(60)}
 		if rng.IntN(2) == 0 {
-			q.Operation = fmt.Sprint("op-", rng.IntN(4))
+			q.Operation = fmt.Sprint("op-", rng.IntN(5))
 		}
 		if rng.IntN(2) == 0 {
 			q.Status = string(statuses[rng.IntN(4)])
 		}
 		if rng.IntN(3) == 0 {
-			q.Tag = fmt.Sprint("t", rng.IntN(3))
+			q.Tag = []string{"t0", "t1", "t2", "extra", "none"}[rng.IntN(5)]
+		}
+		if rng.IntN(4) == 0 {
+			q.UserID = pick("u", 4)
+		}
+		if rng.IntN(4) == 0 {
+			q.Channel = pick("ch", 3)
+		}
+		if rng.IntN(4) == 0 {
+			q.FlowRunID = pick("flow", 4)
+		}
+		if rng.IntN(4) == 0 {
+			q.TraceID = pick("trace", 6)
+		}
+		if rng.IntN(4) == 0 {
+			q.IdempotencyKey = pick("key", 4)
+		}
+		if rng.IntN(4) == 0 {
+			q.Orchestrated = new(rng.IntN(2) == 0)
+		}
+		if rng.IntN(4) == 0 {
+			if r := refOf(); r.Collection != "" && r.DocumentID != "" {
+				q.Ref = &r
+			}
 		}
 		if rng.IntN(2) == 0 {
 			q.Since = base.Add(time.Duration(rng.IntN(250)) * time.Second)
@@ -318,7 +575,7 @@ func TestIndexMatchesReference(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var want []string
+		var want []taskrun.TaskRun
 		past := q.Before == ""
 		for j := range all {
 			if !past {
@@ -326,15 +583,18 @@ func TestIndexMatchesReference(t *testing.T) {
 				continue
 			}
 			if nq.Match(&all[j]) && len(want) < nq.Limit {
-				want = append(want, all[j].ID)
+				want = append(want, all[j])
 			}
 		}
 		got, err := s.Find(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(ids(got), want) {
-			t.Fatalf("query %d %+v:\n got %q\nwant %q", i, q, ids(got), want)
+		if !slices.Equal(ids(got), ids(want)) {
+			t.Fatalf("query %d %+v:\n got %q\nwant %q", i, q, ids(got), ids(want))
+		}
+		if !reflect.DeepEqual(got, want) && len(want) > 0 {
+			t.Fatalf("query %d %+v: the runs found differ from the ones written", i, q)
 		}
 	}
 }
@@ -412,6 +672,39 @@ func BenchmarkFind100k(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkWrite writes 100,000 runs shaped like the ones the Processor
+// writes (a final state with tags, input, a result ref and metadata), in
+// batches of 256 as the Processor does, to a new store.
+func BenchmarkWrite(b *testing.B) {
+	ctx := context.Background()
+	const n, batchSize = 100_000, 256
+	runs := make([]taskrun.TaskRun, n)
+	for i := range runs {
+		start := base.Add(time.Duration(i) * time.Microsecond)
+		fin := start.Add(time.Millisecond)
+		runs[i] = taskrun.TaskRun{
+			ID: fmt.Sprintf("0197a1b2-c3d4-7e5f-8a9b-%012d", i), OperationName: "update_job", Category: "jobs",
+			Tags: []string{"jobs", "admin"}, Actor: taskrun.Actor{UserID: "u-1", Channel: "api"},
+			Status: taskrun.StatusSuccess, CreatedAt: start, UpdatedAt: fin, StartedAt: start, FinishedAt: &fin, DurationMS: 1,
+			InputDump:  json.RawMessage(`{"user_id":"u-1","channel":"api","job_id":"job-1","title":"a title"}`),
+			ResultRefs: []otelop.Ref{{Collection: "jobs", DocumentID: "job-1"}}, ErrorList: []otelop.ItemError{},
+			LogEntries: []taskrun.LogEntry{},
+			Metadata:   map[string]any{"dry_run": false, "test_mode": false, "verbose": false, "execution_time": 0.001},
+			TraceID:    fmt.Sprintf("%032x", i), SpanID: fmt.Sprintf("%016x", i), ServiceName: "jobs-api",
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s := memstore.New()
+		for batch := range slices.Chunk(runs, batchSize) {
+			if err := s.Write(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/run")
 }
 
 func BenchmarkWriteRandomOrder(b *testing.B) {
