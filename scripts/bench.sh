@@ -26,8 +26,12 @@ go test -run '^$' -bench '^Benchmark(Unobserved|Overhead|Parallel)$' -count "$co
 echo "== sustained throughput through the Processor (-count 3)"
 go test -run '^$' -bench '^BenchmarkSustained$' -benchtime 200000x -count 3 ./otelop | tee "$out/sustained.txt"
 
-echo "== store writes (-count 3)"
-go test -run '^$' -bench '^BenchmarkWrite(Small)?$' -count 3 ./taskrun/sqlitestore | tee "$out/stores.txt"
+echo "== store writes and the Processor's decoding of a span (-count 3)"
+{
+	go test -run '^$' -bench '^BenchmarkWrite(Small)?$' -count 3 ./taskrun/sqlitestore
+	go test -run '^$' -bench '^BenchmarkWrite$' -count 3 ./taskrun/memstore
+	go test -run '^$' -bench '^BenchmarkFromSpan$' -count 3 ./taskrun
+} | tee "$out/stores.txt"
 
 # Columns are the impl= variants; benchstat prints each against the first
 # column of its row: direct for Unobserved, bare_span_processor for
