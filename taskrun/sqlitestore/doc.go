@@ -32,8 +32,11 @@
 // spread over GOMAXPROCS goroutines): 2.5-4ms for 50 runs of about 3 KB out
 // of 100,000 on two cores. A write costs about one B-tree insert per index
 // and per tag and ref (around 30 for a run with ten tags and ten refs), and
-// one WAL page per page it changes; runs are JSON-encoded on a second
-// goroutine meanwhile. Batches of a few hundred runs amortise the commit.
+// one WAL page per page it changes (the trace index, whose keys are random,
+// changes about one page per run); runs are JSON-encoded on a second
+// goroutine meanwhile. Batches of a few hundred runs amortise the commit
+// and the statements: runs not stored yet are inserted up to 128 to a
+// statement, and so are the rows of the side tables.
 //
 // # Concurrency
 //

@@ -84,10 +84,10 @@ type Store struct {
 
 	// w is the writer: one connection, BEGIN IMMEDIATE. It and its
 	// statements are nil when the store is read-only.
-	w                      *sql.DB
-	upsert, update, stored *sql.Stmt
-	delTag, delRef         *sql.Stmt
-	bulk                   map[bulkKey]*sql.Stmt // see bulkInsert
+	w              *sql.DB
+	upsert, update *sql.Stmt
+	delTag, delRef *sql.Stmt
+	bulk           map[bulkKey]*sql.Stmt // see bulkSQL
 
 	// ckpt checkpoints the WAL in the background (see checkpointer).
 	ckpt *checkpointer
@@ -219,7 +219,6 @@ func (s *Store) open(ctx context.Context, cfg config) error {
 		}{
 			{&s.upsert, upsertSQL},
 			{&s.update, updateSQL},
-			{&s.stored, storedSQL},
 			{&s.delTag, `DELETE FROM taskrun_tags WHERE tag = ? AND started_at = ? AND run_id = ?`},
 			{&s.delRef, `DELETE FROM taskrun_refs WHERE document_id = ? AND collection = ? AND started_at = ? AND run_id = ?`},
 		} {
@@ -306,7 +305,7 @@ func (s *Store) closeAll() error {
 	if s.ckpt != nil {
 		errs = append(errs, s.ckpt.close())
 	}
-	stmts := []*sql.Stmt{s.upsert, s.update, s.stored, s.delTag, s.delRef, s.get}
+	stmts := []*sql.Stmt{s.upsert, s.update, s.delTag, s.delRef, s.get}
 	for _, st := range s.bulk {
 		stmts = append(stmts, st)
 	}

@@ -3,9 +3,11 @@ package sqlitestore_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/otelop/otelop/otelop"
 	"github.com/otelop/otelop/taskrun"
+	"github.com/otelop/otelop/taskrun/memstore"
 	"github.com/otelop/otelop/taskrun/sqlitestore"
 	"github.com/otelop/otelop/taskrun/taskruntest"
 )
@@ -228,6 +231,106 @@ func TestSideTables(t *testing.T) {
 	}
 	if tags, refs := sideRows(); tags != 0 || refs != 0 {
 		t.Errorf("side rows after deleting every run = %d tags, %d refs; want 0, 0", tags, refs)
+	}
+}
+
+// TestLargeBatchesMatchMemstore writes batches of every size around those
+// of the bulk statements, mixing new runs, stored ones rewritten (other
+// keys, tags, refs, status, started_at) and ids repeated in a batch, and
+// checks that the store ends like memstore, the reference of the upsert
+// rules, run by run and for every query of the indexes.
+func TestLargeBatchesMatchMemstore(t *testing.T) {
+	st := openAt(t, filepath.Join(t.TempDir(), "runs.db"))
+	ref := memstore.New()
+	rng := rand.New(rand.NewPCG(1, 2))
+	statuses := []taskrun.Status{taskrun.StatusPending, taskrun.StatusRunning, taskrun.StatusSuccess, taskrun.StatusFailed}
+	pick := func(prefix string, n, most int) []string {
+		var out []string
+		for range rng.IntN(most + 1) {
+			out = append(out, fmt.Sprint(prefix, rng.IntN(n)))
+		}
+		return out
+	}
+	for _, size := range []int{300, 129, 1, 7, 8, 256, 64, 513, 2} {
+		batch := make([]taskrun.TaskRun, size)
+		for i := range batch {
+			id := fmt.Sprint("run-", rng.IntN(600))
+			r := run(id, rng.IntN(4), statuses[rng.IntN(len(statuses))], pick("t", 6, 4), pick("jobs/j", 5, 3)...)
+			r.OperationName = fmt.Sprint("op_", rng.IntN(2))
+			r.Actor.UserID = fmt.Sprint("user-", rng.IntN(3))
+			batch[i] = r
+		}
+		write(t, st, batch...)
+		write(t, ref, batch...)
+	}
+
+	queries := []taskrun.Query{{}, {Operation: "op_1"}, {UserID: "user-2"}, {Operation: "op_0", Status: "RUNNING"}}
+	for _, status := range statuses {
+		queries = append(queries, taskrun.Query{Status: string(status)})
+	}
+	for i := range 6 {
+		queries = append(queries, taskrun.Query{Tag: fmt.Sprint("t", i)})
+	}
+	for i := range 5 {
+		queries = append(queries, taskrun.Query{Ref: &otelop.Ref{Collection: "jobs", DocumentID: fmt.Sprint("j", i)}})
+	}
+	for _, q := range queries {
+		q.Limit = taskrun.MaxLimit
+		want := ids(t, ref, q)
+		if got := ids(t, st, q); !slices.Equal(got, want) {
+			t.Errorf("Find(%+v) = %d runs %q, want %d runs %q", q, len(got), got, len(want), want)
+		}
+	}
+	all, err := ref.Find(t.Context(), taskrun.Query{Limit: taskrun.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range all {
+		got, err := st.Get(t.Context(), want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, w := mustJSON(t, got), mustJSON(t, want); g != w {
+			t.Errorf("Get(%q) =\n%s\nwant\n%s", want.ID, g, w)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestOddIDs writes runs whose ids JSON cannot carry as they are (invalid
+// UTF-8, a NUL byte) twice: Write must find the stored run, update it and
+// keep its side rows right.
+func TestOddIDs(t *testing.T) {
+	st := openAt(t, filepath.Join(t.TempDir(), "runs.db"))
+	odd := []string{"run-\xff", "run-\x00-nul", "run-\u2028"}
+	for _, id := range odd {
+		write(t, st, run(id, 1, taskrun.StatusRunning, []string{"a"}))
+	}
+	var final []taskrun.TaskRun
+	for _, id := range odd {
+		final = append(final, run(id, 1, taskrun.StatusSuccess, []string{"b"}, "jobs/j1"))
+	}
+	write(t, st, final...)
+	for _, id := range odd {
+		got, err := st.Get(t.Context(), id)
+		if err != nil || got.Status != taskrun.StatusSuccess {
+			t.Errorf("Get(%q) = %v, %v; want the SUCCESS run", id, got.Status, err)
+		}
+	}
+	if n := len(ids(t, st, taskrun.Query{})); n != len(odd) {
+		t.Errorf("%d runs stored, want %d", n, len(odd))
+	}
+	expectIDs(t, st, taskrun.Query{Tag: "a"})
+	if n := len(ids(t, st, taskrun.Query{Tag: "b"})); n != len(odd) {
+		t.Errorf("%d runs with tag b, want %d", n, len(odd))
 	}
 }
 
