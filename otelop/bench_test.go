@@ -216,15 +216,21 @@ func BenchmarkOverhead(b *testing.B) {
 	for _, input := range benchInputs {
 		for _, base := range []struct {
 			name string
-			opts []sdktrace.TracerProviderOption
+			opts func() []sdktrace.TracerProviderOption // a BatchSpanProcessor starts its goroutine when made
 		}{
-			{"bare_span_processor", []sdktrace.TracerProviderOption{sdktrace.WithSpanProcessor(noopProcessor{})}},
-			{"bare_span", nil},
-			{"bare_span_batch", []sdktrace.TracerProviderOption{sdktrace.WithBatcher(discardExporter{})}},
+			{"bare_span_processor", func() []sdktrace.TracerProviderOption {
+				return []sdktrace.TracerProviderOption{sdktrace.WithSpanProcessor(noopProcessor{})}
+			}},
+			{"bare_span", func() []sdktrace.TracerProviderOption { return nil }},
+			{"bare_span_batch", func() []sdktrace.TracerProviderOption {
+				return []sdktrace.TracerProviderOption{sdktrace.WithBatcher(discardExporter{})}
+			}},
 		} {
 			b.Run(fmt.Sprintf("input=%s/impl=%s", input.name, base.name), func(b *testing.B) {
 				kv := operationSpanAttrs(b, input.in)
-				tr := sdktrace.NewTracerProvider(base.opts...).Tracer("bench")
+				tp := sdktrace.NewTracerProvider(base.opts()...)
+				defer func() { _ = tp.Shutdown(ctx) }()
+				tr := tp.Tracer("bench")
 				b.ReportAllocs()
 				for b.Loop() {
 					_, s := tr.Start(ctx, "bench_op", trace.WithAttributes(kv...))

@@ -405,6 +405,20 @@ func (d *decoder) str() string {
 	return s
 }
 
+// decodeSlice decodes a slice written as a count and its elements, each
+// read by elem; a nil slice stays nil.
+func decodeSlice[T any](d *decoder, elem func(*decoder) T) []T {
+	n, ok := d.count()
+	if !ok {
+		return nil
+	}
+	v := make([]T, n)
+	for i := range v {
+		v[i] = elem(d)
+	}
+	return v
+}
+
 // count returns the length of a slice or map, and false when it is nil.
 func (d *decoder) count() (int, bool) {
 	n := d.uint()
@@ -464,55 +478,15 @@ func (d *decoder) value() any {
 	case tagFloat64:
 		return d.float()
 	case tagStrings:
-		n, ok := d.count()
-		if !ok {
-			return []string(nil)
-		}
-		v := make([]string, n)
-		for i := range v {
-			v[i] = d.str()
-		}
-		return v
+		return decodeSlice(d, (*decoder).str)
 	case tagBools:
-		n, ok := d.count()
-		if !ok {
-			return []bool(nil)
-		}
-		v := make([]bool, n)
-		for i := range v {
-			v[i] = d.bool()
-		}
-		return v
+		return decodeSlice(d, (*decoder).bool)
 	case tagInts:
-		n, ok := d.count()
-		if !ok {
-			return []int(nil)
-		}
-		v := make([]int, n)
-		for i := range v {
-			v[i] = int(d.int())
-		}
-		return v
+		return decodeSlice(d, func(d *decoder) int { return int(d.int()) })
 	case tagInt64s:
-		n, ok := d.count()
-		if !ok {
-			return []int64(nil)
-		}
-		v := make([]int64, n)
-		for i := range v {
-			v[i] = d.int()
-		}
-		return v
+		return decodeSlice(d, (*decoder).int)
 	case tagFloat64s:
-		n, ok := d.count()
-		if !ok {
-			return []float64(nil)
-		}
-		v := make([]float64, n)
-		for i := range v {
-			v[i] = d.float()
-		}
-		return v
+		return decodeSlice(d, (*decoder).float)
 	case tagBytes:
 		return d.bytes()
 	case tagRawJSON:

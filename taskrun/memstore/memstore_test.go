@@ -256,39 +256,13 @@ func fullRun(id string) taskrun.TaskRun {
 	}
 }
 
-// checkPopulated fails t if a field of v (or of a struct, slice element or
-// pointer it holds) is zero, so that a round trip covers every field,
-// including ones added to TaskRun later.
-func checkPopulated(t *testing.T, v reflect.Value, path string) {
-	t.Helper()
-	if v.IsZero() {
-		t.Errorf("%s is zero: the test does not cover it", path)
-		return
-	}
-	switch v.Kind() {
-	case reflect.Struct:
-		if v.Type() == reflect.TypeFor[time.Time]() {
-			return
-		}
-		for i := range v.NumField() {
-			checkPopulated(t, v.Field(i), path+"."+v.Type().Field(i).Name)
-		}
-	case reflect.Pointer:
-		checkPopulated(t, v.Elem(), path)
-	case reflect.Slice:
-		if v.Type().Elem().Kind() == reflect.Struct {
-			checkPopulated(t, v.Index(0), path+"[0]")
-		}
-	}
-}
-
 // TestExactRoundTrip checks that Get, Find and All return the runs written,
 // down to the types of metadata values, nil and empty slices and maps, and
 // time zones; only the monotonic clock readings are gone.
 func TestExactRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	want := fullRun("full")
-	checkPopulated(t, reflect.ValueOf(want), "TaskRun")
+	taskruntest.CheckPopulated(t, want)
 	// With monotonic clock readings, which the store drops.
 	now := time.Now()
 	in := fullRun("full")
