@@ -240,35 +240,15 @@ func (e *encoder) value(v any) {
 		e.meta = append(e.meta, tagFloat64)
 		e.float(v)
 	case []string:
-		e.meta = append(e.meta, tagStrings)
-		e.count(len(v), v == nil)
-		for _, s := range v {
-			e.str(s)
-		}
+		encodeSlice(e, tagStrings, v, (*encoder).str)
 	case []bool:
-		e.meta = append(e.meta, tagBools)
-		e.count(len(v), v == nil)
-		for _, b := range v {
-			e.bool(b)
-		}
+		encodeSlice(e, tagBools, v, (*encoder).bool)
 	case []int:
-		e.meta = append(e.meta, tagInts)
-		e.count(len(v), v == nil)
-		for _, n := range v {
-			e.meta = binary.AppendVarint(e.meta, int64(n))
-		}
+		encodeSlice(e, tagInts, v, func(e *encoder, n int) { e.meta = binary.AppendVarint(e.meta, int64(n)) })
 	case []int64:
-		e.meta = append(e.meta, tagInt64s)
-		e.count(len(v), v == nil)
-		for _, n := range v {
-			e.meta = binary.AppendVarint(e.meta, n)
-		}
+		encodeSlice(e, tagInt64s, v, func(e *encoder, n int64) { e.meta = binary.AppendVarint(e.meta, n) })
 	case []float64:
-		e.meta = append(e.meta, tagFloat64s)
-		e.count(len(v), v == nil)
-		for _, f := range v {
-			e.float(f)
-		}
+		encodeSlice(e, tagFloat64s, v, (*encoder).float)
 	case []byte:
 		e.meta = append(e.meta, tagBytes)
 		e.bytes(v)
@@ -287,6 +267,16 @@ func (e *encoder) value(v any) {
 	default:
 		e.meta = append(e.meta, tagExtra)
 		e.keep(v)
+	}
+}
+
+// encodeSlice encodes v as tag, its count (nil kept apart from empty) and
+// its elements, each written by elem; decodeSlice reads it back.
+func encodeSlice[T any](e *encoder, tag byte, v []T, elem func(*encoder, T)) {
+	e.meta = append(e.meta, tag)
+	e.count(len(v), v == nil)
+	for _, x := range v {
+		elem(e, x)
 	}
 }
 
