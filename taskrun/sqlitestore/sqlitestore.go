@@ -336,5 +336,3 @@ func (s *Store) usable(ctx context.Context) error {
 	}
 	return nil
 }
-
-var scratchWriterCache = func() int { return 8192 }
