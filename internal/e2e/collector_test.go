@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 
+	"github.com/otelop/otelop/internal/testutil"
 	"github.com/otelop/otelop/otelop"
 	"github.com/otelop/otelop/taskrun/memstore"
 )
@@ -189,26 +189,9 @@ func freeAddr(t *testing.T) string {
 // process is a child process whose output is kept for failure messages.
 type process struct {
 	name string
-	out  lockedBuffer
+	out  testutil.SyncBuffer
 	done chan struct{}
 	err  error // set before done is closed
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startProcess starts bin with args and extra environment; t.Cleanup stops
