@@ -32,14 +32,15 @@ func IsOperationSpan(s sdktrace.ReadOnlySpan) bool {
 // is Error. ok is false when s is not an operation span (no
 // otelop.taskrun.id). Every field comes from the span itself.
 func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
-	ok = decodeSpan(&run, s)
+	ok = decodeSpan(&run, s, nil)
 	return run, ok
 }
 
 // decodeSpan is FromSpan decoding into *run, which must be the zero
-// TaskRun: the Processor decodes straight into its batch. On false, *run is
-// left zero.
-func decodeSpan(run *TaskRun, s sdktrace.ReadOnlySpan) bool {
+// TaskRun but for an empty Metadata map to reuse: the Processor decodes
+// straight into its batch, with the batch's scratch memory (nil: allocate
+// everything). On false, *run is left zero.
+func decodeSpan(run *TaskRun, s sdktrace.ReadOnlySpan, sc *scratch) bool {
 	for _, kv := range s.Attributes() {
 		switch kv.Key {
 		case attrs.TaskRunID:
@@ -51,7 +52,7 @@ func decodeSpan(run *TaskRun, s sdktrace.ReadOnlySpan) bool {
 		case attrs.Stage:
 			run.Stage = str(kv.Value)
 		case attrs.Tags:
-			run.Tags = stringSlice(kv.Value)
+			run.Tags = sc.tags(kv.Value)
 		case attrs.IdempotencyKey:
 			run.IdempotencyKey = str(kv.Value)
 		case attrs.EnduserID:
@@ -69,15 +70,11 @@ func decodeSpan(run *TaskRun, s sdktrace.ReadOnlySpan) bool {
 		case attrs.OrchTaskRunID:
 			run.OrchestratorTaskRunID = str(kv.Value)
 		case attrs.Input:
-			run.InputDump = inputObject(str(kv.Value))
+			run.InputDump = inputObject(str(kv.Value), sc)
 		case attrs.Output:
-			run.OutputDump = jsonValue(str(kv.Value))
+			run.OutputDump = jsonValue(str(kv.Value), sc)
 		case attrs.ResultRefs:
-			for _, r := range stringSlice(kv.Value) {
-				if ref, err := otelop.ParseRef(r); err == nil {
-					run.ResultRefs = append(run.ResultRefs, ref)
-				}
-			}
+			run.ResultRefs = sc.refs(stringSlice(kv.Value))
 		case attrs.ErrorList:
 			var list []otelop.ItemError
 			if json.Unmarshal([]byte(str(kv.Value)), &list) == nil {
@@ -94,7 +91,7 @@ func decodeSpan(run *TaskRun, s sdktrace.ReadOnlySpan) bool {
 		}
 	}
 	if run.ID == "" {
-		*run = TaskRun{}
+		resetRun(run)
 		return false
 	}
 
@@ -138,7 +135,7 @@ func decodeSpan(run *TaskRun, s sdktrace.ReadOnlySpan) bool {
 		}
 	}
 
-	run.TraceID, run.SpanID, run.ParentSpanID = spanIDs(s)
+	run.TraceID, run.SpanID, run.ParentSpanID = spanIDs(s, sc)
 	run.ServiceName = serviceName(s.Resource())
 
 	run.StartedAt = s.StartTime().UTC().Truncate(time.Millisecond)
@@ -175,7 +172,7 @@ func decodeSpan(run *TaskRun, s sdktrace.ReadOnlySpan) bool {
 	}
 	d := end.Sub(s.StartTime())
 	end = end.UTC().Truncate(time.Millisecond)
-	run.FinishedAt = &end
+	run.FinishedAt = sc.time(end)
 	run.UpdatedAt = end
 	run.DurationMS = float64(d.Microseconds()) / 1000
 	setMeta(run, "execution_time", d.Seconds())
@@ -273,10 +270,10 @@ func stringSlice(v attribute.Value) []string {
 // inputObject returns the input JSON as an object: valid JSON objects as
 // they are, other JSON values wrapped as {"value": ...}, and anything that
 // is not JSON at all as {"value": "<the text>"}.
-func inputObject(s string) json.RawMessage {
+func inputObject(s string, sc *scratch) json.RawMessage {
 	t := strings.TrimSpace(s)
 	if len(t) > 0 && t[0] == '{' && validJSON(t) {
-		return json.RawMessage(t)
+		return sc.raw(t)
 	}
 	var v any = s
 	if validJSON(t) {
@@ -287,9 +284,9 @@ func inputObject(s string) json.RawMessage {
 }
 
 // jsonValue returns s when it is JSON, else s as a JSON string.
-func jsonValue(s string) json.RawMessage {
+func jsonValue(s string, sc *scratch) json.RawMessage {
 	if t := strings.TrimSpace(s); validJSON(t) {
-		return json.RawMessage(t)
+		return sc.raw(t)
 	}
 	b, _ := json.Marshal(s)
 	return b
@@ -340,10 +337,10 @@ func nestingOK(s string) bool {
 }
 
 // spanIDs returns the trace, span and parent span ids of s in hex, all cut
-// from one string: one allocation instead of three.
-func spanIDs(s sdktrace.ReadOnlySpan) (traceID, spanID, parentID string) {
-	sc := s.SpanContext()
-	t, sp, p := sc.TraceID(), sc.SpanID(), s.Parent().SpanID()
+// from one string.
+func spanIDs(s sdktrace.ReadOnlySpan, sc *scratch) (traceID, spanID, parentID string) {
+	ctx := s.SpanContext()
+	t, sp, p := ctx.TraceID(), ctx.SpanID(), s.Parent().SpanID()
 	var buf [64]byte
 	hex.Encode(buf[:32], t[:])
 	hex.Encode(buf[32:48], sp[:])
@@ -352,7 +349,7 @@ func spanIDs(s sdktrace.ReadOnlySpan) (traceID, spanID, parentID string) {
 		hex.Encode(buf[48:], p[:])
 		n = 64
 	}
-	ids := string(buf[:n])
+	ids := sc.str(buf[:n])
 	traceID, spanID = ids[:32], ids[32:48]
 	if n == 64 {
 		parentID = ids[48:]

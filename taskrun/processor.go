@@ -225,6 +225,7 @@ type Processor struct {
 	spare     []sdktrace.ReadOnlySpan
 	free      []*pendingRun // cleared pendingRuns for reuse
 	batch     []TaskRun
+	sc        scratch         // memory the runs of a batch are decoded into
 	rejected  map[string]bool // ids of the current batch the store rejected
 	spill     *spillFile      // nil without a usable spill file
 	unspilled int             // recovered runs not written yet
@@ -293,6 +294,7 @@ func NewProcessor(w Writer, opts ...ProcessorOption) *Processor {
 		pending:  make(map[runKey]*pendingRun),
 		rejected: make(map[string]bool),
 	}
+	p.sc.reuse = copies(w)
 	p.notFull = sync.NewCond(&p.mu)
 	p.abortCtx, p.abort = context.WithCancel(context.Background())
 	if cfg.spillPath != "" {
@@ -629,7 +631,11 @@ func (p *Processor) writeAll() bool {
 	for len(p.order) > 0 {
 		n := min(len(p.order), p.cfg.batchSize)
 		keys := p.order[:n]
+		// With a CopyingWriter the runs of the last batch are reused as
+		// they are, metadata maps included; otherwise each batch starts
+		// from zero runs and fresh scratch memory.
 		batch := p.batch[:0]
+		p.sc.reset()
 		for _, k := range keys {
 			e := p.pending[k]
 			e.sentSpan, e.sentStates = e.span, e.states
@@ -637,9 +643,14 @@ func (p *Processor) writeAll() bool {
 				batch = append(batch, *e.run)
 				continue
 			}
-			batch = append(batch, TaskRun{})
+			if len(batch) < cap(batch) && p.sc.reuse {
+				batch = batch[:len(batch)+1]
+				resetRun(&batch[len(batch)-1])
+			} else {
+				batch = append(batch, TaskRun{})
+			}
 			run := &batch[len(batch)-1]
-			if !decodeSpan(run, e.span) {
+			if !decodeSpan(run, e.span, &p.sc) {
 				batch = batch[:len(batch)-1] // not an operation span: nothing to write
 				continue
 			}
@@ -647,9 +658,17 @@ func (p *Processor) writeAll() bool {
 		}
 		p.batch = batch
 		ok := len(batch) == 0 || p.writeBatch(batch)
-		clear(batch)
 		if !ok {
 			return false
+		}
+		for i := range batch {
+			// Let go of what the runs point to; a reused run keeps only
+			// its emptied metadata map.
+			if p.sc.reuse {
+				resetRun(&batch[i])
+			} else {
+				batch[i] = TaskRun{}
+			}
 		}
 		var written, failed uint64
 		freed, recovered := 0, 0
@@ -675,7 +694,9 @@ func (p *Processor) writeAll() bool {
 			p.freePending(e)
 		}
 		clear(p.rejected)
-		p.order = p.order[n:]
+		// Move what is left to the front rather than slicing it off, so
+		// that the queue's backing array serves every batch.
+		p.order = p.order[:copy(p.order, p.order[n:])]
 		p.written.Add(written)
 		p.failed.Add(failed)
 		p.mu.Lock()

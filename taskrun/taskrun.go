@@ -143,6 +143,34 @@ type Writer interface {
 	Write(ctx context.Context, runs []TaskRun) error
 }
 
+// A CopyingWriter is a Writer that keeps nothing it is given: once Write
+// returns, it holds no reference to the runs, nor to the maps, slices,
+// strings and pointers inside them. The Processor reuses that memory for
+// its next batches, which spares the collector most of the allocations of
+// a run. memstore, sqlitestore and mongostore are CopyingWriters.
+type CopyingWriter interface {
+	Writer
+	// CopiesRuns returns the Writer whose Write copies: the receiver
+	// itself. The Processor reuses memory only when it gets back the
+	// Writer it was given, so that a type embedding a CopyingWriter with
+	// a Write of its own (which may keep runs) is not taken for one.
+	CopiesRuns() Writer
+}
+
+// copies reports whether w is a CopyingWriter.
+func copies(w Writer) (ok bool) {
+	cw, ok := w.(CopyingWriter)
+	if !ok {
+		return false
+	}
+	defer func() {
+		if recover() != nil {
+			ok = false // a Writer whose type cannot be compared
+		}
+	}()
+	return cw.CopiesRuns() == w
+}
+
 // Reader queries TaskRuns.
 type Reader interface {
 	// Get returns the run with the given id, or an error matching ErrNotFound.

@@ -69,6 +69,10 @@ func New() *Store {
 	}
 }
 
+// CopiesRuns returns s: Store is a [taskrun.CopyingWriter], whose Write
+// keeps nothing of the runs it is given once it returns.
+func (s *Store) CopiesRuns() taskrun.Writer { return s }
+
 // Write upserts runs by ID, in the order given. A stored final run (SUCCESS
 // or FAILED) is never replaced by a non-final one; a final run replaces
 // whatever is stored; a non-final run replaces a non-final one. Write never

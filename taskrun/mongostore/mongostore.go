@@ -381,6 +381,10 @@ func (o op) model() mongo.WriteModel {
 		SetUpsert(true)
 }
 
+// CopiesRuns returns s: Store is a [taskrun.CopyingWriter], whose Write
+// keeps nothing of the runs it is given once it returns.
+func (s *Store) CopiesRuns() taskrun.Writer { return s }
+
 // Write upserts runs by ID in as few commands as it can: one unordered bulk
 // write (one update command, one round trip) per [WithMaxWritesPerCommand]
 // runs. A stored final run (SUCCESS or FAILED) is never replaced by a

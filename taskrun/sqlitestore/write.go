@@ -120,6 +120,10 @@ type stored struct {
 	sides sides
 }
 
+// CopiesRuns returns s: Store is a [taskrun.CopyingWriter], whose Write
+// keeps nothing of the runs it is given once it returns.
+func (s *Store) CopiesRuns() taskrun.Writer { return s }
+
 // Write upserts runs by ID in one transaction: all of them are stored, or
 // none. A stored final run (SUCCESS or FAILED) is never replaced by a
 // non-final one; a final run replaces whatever is stored; a non-final run
