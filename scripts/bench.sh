@@ -21,7 +21,7 @@ benchstat() { go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c
 cat "$out/machine.txt"
 
 echo "== unobserved Call vs direct call; observed Call vs bare span (-count $count)"
-go test -run '^$' -bench '^Benchmark(Unobserved|Overhead|Parallel)$' -count "$count" ./otelop | tee "$out/overhead.txt"
+go test -run '^$' -bench '^Benchmark(Unobserved|Overhead|LiveHeap|Parallel)$' -count "$count" ./otelop | tee "$out/overhead.txt"
 
 echo "== sustained throughput through the Processor (-count 3)"
 go test -run '^$' -bench '^BenchmarkSustained$' -benchtime 200000x -count 3 ./otelop | tee "$out/sustained.txt"
@@ -35,13 +35,16 @@ echo "== store writes and the Processor's decoding of a span (-count 3)"
 
 # Columns are the impl= variants; benchstat prints each against the first
 # column of its row: direct for Unobserved, bare_span_processor for
-# Overhead and Parallel.
+# Overhead, LiveHeap and Parallel.
 {
 	echo "## Unobserved (vs direct)"
 	benchstat -filter '.name:Unobserved' -col /impl "$out/overhead.txt"
 	echo
 	echo "## Overhead (vs bare_span_processor)"
 	benchstat -filter '.name:Overhead' -col /impl "$out/overhead.txt"
+	echo
+	echo "## LiveHeap: 64 MiB held live, as in a service (vs bare_span_processor)"
+	benchstat -filter '.name:LiveHeap' -col /impl "$out/overhead.txt"
 	echo
 	echo "## Parallel (vs bare_span_processor)"
 	benchstat -filter '.name:Parallel' -col /impl "$out/overhead.txt"
