@@ -60,11 +60,7 @@ type procConfig struct {
 	meters       metric.MeterProvider
 }
 
-// WithBatchSize sets how many runs one Write carries at most (default
-// 1024). The writer takes the buffer once it holds 256 states (or the batch
-// size, if smaller) or the batch interval has passed; a Write carries more
-// runs than that when the store is slower than the calls, and a store
-// writes many runs in one transaction faster than few.
+// WithBatchSize sets how many runs one Write carries at most (default 256).
 func WithBatchSize(n int) ProcessorOption {
 	return func(c *procConfig) {
 		if n > 0 {
@@ -235,9 +231,6 @@ type Processor struct {
 	unspilled int             // recovered runs not written yet
 }
 
-// wakeStates is how many buffered states wake the writer at most.
-const wakeStates = 256
-
 // runKey identifies a pending run: by its span, or for a run recovered from
 // the spill file by its line there.
 type runKey struct {
@@ -266,7 +259,7 @@ type pendingRun struct {
 var _ sdktrace.SpanProcessor = (*Processor)(nil)
 
 // NewProcessor returns a Processor writing to w and starts its writer
-// goroutine; Shutdown stops it. Defaults: batch size 1024, batch interval
+// goroutine; Shutdown stops it. Defaults: batch size 256, batch interval
 // 100ms, queue size 8192, policy Block, retry backoff 50ms doubling to 5s,
 // write timeout 30s, errors to otel.Handle, no spill file, metrics to
 // otel.GetMeterProvider(). Shutdown never closes w.
@@ -276,7 +269,7 @@ var _ sdktrace.SpanProcessor = (*Processor)(nil)
 // error handler.
 func NewProcessor(w Writer, opts ...ProcessorOption) *Processor {
 	cfg := procConfig{
-		batchSize:    1024,
+		batchSize:    256,
 		interval:     100 * time.Millisecond,
 		queueSize:    8192,
 		backoffMin:   50 * time.Millisecond,
@@ -293,7 +286,7 @@ func NewProcessor(w Writer, opts ...ProcessorOption) *Processor {
 	p := &Processor{
 		w:        w,
 		cfg:      cfg,
-		trigger:  min(cfg.batchSize, cfg.queueSize, wakeStates),
+		trigger:  min(cfg.batchSize, cfg.queueSize),
 		wake:     make(chan struct{}, 1),
 		flushReq: make(chan chan struct{}),
 		stop:     make(chan struct{}),
