@@ -17,5 +17,9 @@
 // Its counters are in [Processor.Stats] and, as OpenTelemetry metrics, in
 // the MeterProvider of [WithMeterProvider].
 //
+// A Writer that copies what it keeps, as the stores here do, says so by
+// implementing [CopyingWriter]; the Processor then decodes each batch into
+// the memory of the last one instead of allocating it anew.
+//
 // Every store passes the conformance suite in package taskruntest.
 package taskrun
