@@ -30,7 +30,7 @@ echo "== store writes and the Processor's decoding of a span (-count 3)"
 {
 	go test -run '^$' -bench '^BenchmarkWrite(Small)?$' -count 3 ./taskrun/sqlitestore
 	go test -run '^$' -bench '^BenchmarkWrite$' -count 3 ./taskrun/memstore
-	go test -run '^$' -bench '^BenchmarkFromSpan$' -count 3 ./taskrun
+	go test -run '^$' -bench '^Benchmark(FromSpan|DecodeReused)$' -count 3 ./taskrun
 } | tee "$out/stores.txt"
 
 # Columns are the impl= variants; benchstat prints each against the first

@@ -1,4 +1,4 @@
-package taskrun_test
+package taskrun
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 
 	"github.com/otelop/otelop/otelop"
 	"github.com/otelop/otelop/registry"
-	"github.com/otelop/otelop/taskrun"
 )
 
 type decodeBenchIn struct {
@@ -23,9 +22,8 @@ type decodeBenchOut struct {
 	JobID string `json:"job_id" otelop:"ref=jobs"`
 }
 
-// BenchmarkFromSpan decodes the ended span of a real observed call: the
-// Processor's work per run, on its own goroutine.
-func BenchmarkFromSpan(b *testing.B) {
+// benchSpan returns the ended span of a real observed call.
+func benchSpan(b *testing.B) sdktrace.ReadOnlySpan {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	op := otelop.Define(otelop.Spec{Name: "bench_op", Description: "d", Category: "bench", Tags: []string{"a", "b"}, Observed: true},
@@ -37,10 +35,33 @@ func BenchmarkFromSpan(b *testing.B) {
 	if _, err := op.Call(context.Background(), in); err != nil {
 		b.Fatal(err)
 	}
-	span := exp.GetSpans().Snapshots()[0]
+	return exp.GetSpans().Snapshots()[0]
+}
+
+// BenchmarkFromSpan decodes the ended span of a real observed call into new
+// memory: the Processor's work per run, on its own goroutine, for a Writer
+// that is not a CopyingWriter.
+func BenchmarkFromSpan(b *testing.B) {
+	span := benchSpan(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := taskrun.FromSpan(span); !ok {
+		if _, ok := FromSpan(span); !ok {
+			b.Fatal("not an operation span")
+		}
+	}
+}
+
+// BenchmarkDecodeReused decodes the same span the way the Processor does
+// for a CopyingWriter: into the run and scratch memory of the last batch.
+func BenchmarkDecodeReused(b *testing.B) {
+	span := benchSpan(b)
+	sc := scratch{reuse: true}
+	var run TaskRun
+	b.ReportAllocs()
+	for b.Loop() {
+		sc.reset()
+		resetRun(&run)
+		if !decodeSpan(&run, span, &sc) {
 			b.Fatal("not an operation span")
 		}
 	}
