@@ -632,10 +632,17 @@ func (p *Processor) writeAll() bool {
 		n := min(len(p.order), p.cfg.batchSize)
 		keys := p.order[:n]
 		// With a CopyingWriter the runs of the last batch are reused as
-		// they are, metadata maps included; otherwise each batch starts
-		// from zero runs and fresh scratch memory.
+		// they are, metadata maps included, and so is the scratch memory;
+		// otherwise each run is decoded into memory of its own, as
+		// FromSpan does (per-batch memory that is not reused saves
+		// nothing: it grows by doubling).
 		batch := p.batch[:0]
-		p.sc.reset()
+		sc := &p.sc
+		if sc.reuse {
+			sc.reset()
+		} else {
+			sc = nil
+		}
 		for _, k := range keys {
 			e := p.pending[k]
 			e.sentSpan, e.sentStates = e.span, e.states
@@ -650,7 +657,7 @@ func (p *Processor) writeAll() bool {
 				batch = append(batch, TaskRun{})
 			}
 			run := &batch[len(batch)-1]
-			if !decodeSpan(run, e.span, &p.sc) {
+			if !decodeSpan(run, e.span, sc) {
 				batch = batch[:len(batch)-1] // not an operation span: nothing to write
 				continue
 			}

@@ -10,17 +10,17 @@ import (
 	"github.com/otelop/otelop/otelop"
 )
 
-// scratch is the memory the Processor decodes the runs of one batch into,
-// so that a batch costs a few allocations where each run used to cost
-// several: the span ids and input JSON of every run go to one byte slice,
-// finish times and result references to slices of their own. What it hands
-// out is never written again until reset.
+// scratch is the memory the Processor decodes the runs of a batch into when
+// its Writer is a [CopyingWriter], so that a batch costs a few allocations
+// where each run used to cost several: the span ids and input JSON of every
+// run go to one byte slice, finish times and result references to slices
+// of their own, the metadata maps of the last batch's runs are emptied and
+// filled again, and the operation tags, the same for every call of an
+// operation, are decoded once and shared. What it hands out is never
+// written again until reset, which keeps the memory for the next batch.
 //
-// With a [CopyingWriter], reset keeps the memory for the next batch, and the
-// operation tags, the same for every call of an operation, are decoded once
-// and shared; otherwise reset lets go of it and every batch gets its own.
-//
-// A nil *scratch allocates every value on its own, as FromSpan does.
+// A nil *scratch allocates every value on its own, as FromSpan does, and as
+// the Processor does for any other Writer.
 type scratch struct {
 	reuse bool
 
@@ -36,14 +36,13 @@ type scratch struct {
 // between batches: a batch of large inputs is not held on to.
 const maxKeptScratch = 1 << 20
 
-// reset makes the scratch ready for a new batch. Values handed out before
-// stay valid only when the memory is not reused.
+// reset makes the scratch ready for a new batch, whose values overwrite
+// those handed out before.
 func (sc *scratch) reset() {
-	if sc.reuse && cap(sc.bytes) <= maxKeptScratch {
-		sc.bytes, sc.times, sc.refSl = sc.bytes[:0], sc.times[:0], sc.refSl[:0]
-		return
+	if cap(sc.bytes) > maxKeptScratch {
+		sc.bytes = nil // a batch of large inputs is not held on to
 	}
-	sc.bytes, sc.times, sc.refSl = nil, nil, nil
+	sc.bytes, sc.times, sc.refSl = sc.bytes[:0], sc.times[:0], sc.refSl[:0]
 }
 
 // raw returns a copy of s as raw JSON.
@@ -99,7 +98,7 @@ func (sc *scratch) refs(list []string) []otelop.Ref {
 
 // tags decodes the tags attribute of a run.
 func (sc *scratch) tags(v attribute.Value) []string {
-	if sc == nil || !sc.reuse || v.Type() != attribute.STRINGSLICE {
+	if sc == nil || v.Type() != attribute.STRINGSLICE {
 		return stringSlice(v)
 	}
 	if sc.tagsList == nil || v != sc.tagsVal {
