@@ -211,9 +211,12 @@ func sqliteWriter(b *testing.B) taskrun.Writer {
 // with a processor that does nothing (the SDK then snapshots every ended
 // span, as it does for any exporter: the fair baseline); bare_span_batch,
 // the same with the SDK's BatchSpanProcessor and an exporter that discards
-// (spans handed to another goroutine, as by any trace exporter). Then the observed
-// Call with the TaskRun Processor writing to a discarding writer, memstore
-// and an SQLite file, and with Verbose (three log entries per call).
+// (spans handed to another goroutine, as by any trace exporter). Then the
+// observed Call: with a processor that does nothing instead of the TaskRun
+// Processor (wrapper_only: otelop's own work on the caller's goroutine,
+// small input), and with the TaskRun Processor writing to a discarding
+// writer, memstore and an SQLite file, and with Verbose (three log entries
+// per call).
 func BenchmarkOverhead(b *testing.B) {
 	ctx := context.Background()
 	for _, input := range benchInputs {
@@ -221,6 +224,9 @@ func BenchmarkOverhead(b *testing.B) {
 			b.Run(fmt.Sprintf("input=%s/impl=%s", input.name, base.name), func(b *testing.B) {
 				benchBareSpan(b, input.in, base.opts())
 			})
+		}
+		if input.name == "small" {
+			b.Run("input=small/impl=wrapper_only", func(b *testing.B) { benchWrapperOnly(b, input.in) })
 		}
 		for _, c := range []struct {
 			name    string
@@ -281,6 +287,20 @@ func benchBareSpan(b *testing.B, in benchIn, opts []sdktrace.TracerProviderOptio
 	}
 }
 
+// benchWrapperOnly measures the observed call on a provider whose only
+// processor does nothing: otelop's own work on the caller's goroutine,
+// without the TaskRun Processor.
+func benchWrapperOnly(b *testing.B, in benchIn) {
+	ctx := context.Background()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(noopProcessor{}))
+	defer func() { _ = tp.Shutdown(ctx) }()
+	op := otelop.Define(benchSpec, benchFn, otelop.WithRegistry(registry.New()), otelop.WithTracerProvider(tp))
+	b.ReportAllocs()
+	for b.Loop() {
+		sinkOut, _ = op.Call(ctx, in)
+	}
+}
+
 // BenchmarkLiveHeap is the small-input part of BenchmarkOverhead in a
 // process that holds 64 MiB of live heap, as a service does: the collector
 // then runs about as often per call as it would there, rather than every
@@ -301,6 +321,7 @@ func BenchmarkLiveHeap(b *testing.B) {
 			benchBareSpan(b, in, base.opts())
 		})
 	}
+	b.Run("heap=64MiB/impl=wrapper_only", func(b *testing.B) { benchWrapperOnly(b, in) })
 	for _, c := range []struct {
 		name string
 		w    taskrun.Writer
