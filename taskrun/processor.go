@@ -668,14 +668,14 @@ func (p *Processor) writeAll() bool {
 		if !ok {
 			return false
 		}
-		for i := range batch {
-			// Let go of what the runs point to; a reused run keeps only
-			// its emptied metadata map.
-			if p.sc.reuse {
+		// Let go of what the runs point to; a reused run keeps only its
+		// emptied metadata map.
+		if p.sc.reuse {
+			for i := range batch {
 				resetRun(&batch[i])
-			} else {
-				batch[i] = TaskRun{}
 			}
+		} else {
+			clear(batch)
 		}
 		var written, failed uint64
 		freed, recovered := 0, 0

@@ -32,15 +32,19 @@ type scratch struct {
 	tagsList []string        // its value, shared by the runs that carry it
 }
 
-// maxKeptScratch bounds the bytes of input JSON and ids kept for reuse
-// between batches: a batch of large inputs is not held on to.
+// maxKeptScratch bounds the bytes of input JSON and ids, and the result
+// references, kept for reuse between batches: a batch of large inputs or
+// of many references is not held on to.
 const maxKeptScratch = 1 << 20
 
 // reset makes the scratch ready for a new batch, whose values overwrite
 // those handed out before.
 func (sc *scratch) reset() {
 	if cap(sc.bytes) > maxKeptScratch {
-		sc.bytes = nil // a batch of large inputs is not held on to
+		sc.bytes = nil
+	}
+	if cap(sc.refSl) > maxKeptScratch/int(unsafe.Sizeof(otelop.Ref{})) {
+		sc.refSl = nil
 	}
 	sc.bytes, sc.times, sc.refSl = sc.bytes[:0], sc.times[:0], sc.refSl[:0]
 }
