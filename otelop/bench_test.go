@@ -103,7 +103,7 @@ func (d discard) CopiesRuns() taskrun.Writer { return d }
 func operationSpanAttrs(b *testing.B, in benchIn) []attribute.KeyValue {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	op := otelop.Define(benchSpec, benchFn, otelop.WithRegistry(registry.New()), otelop.WithTracerProvider(tp))
+	op := benchOp(tp)
 	if _, err := op.Call(context.Background(), in); err != nil {
 		b.Fatal(err)
 	}
@@ -176,15 +176,20 @@ type smallIn struct {
 //go:noinline
 func smallFn(_ context.Context, in smallIn) (int, error) { return in.N + 1, nil }
 
+// benchOp defines the benchmark operation, observed, on tp.
+func benchOp(tp *sdktrace.TracerProvider) *otelop.Op[benchIn, benchOut] {
+	return otelop.Define(benchSpec, benchFn, otelop.WithRegistry(registry.New()), otelop.WithTracerProvider(tp))
+}
+
 // observedOp defines the benchmark operation on a provider whose Processor
 // writes to w, and returns a check to run after the loop: every run
 // written, none dropped.
-func observedOp(b *testing.B, w taskrun.Writer, opts ...otelop.Option) (*otelop.Op[benchIn, benchOut], func()) {
+func observedOp(b *testing.B, w taskrun.Writer) (*otelop.Op[benchIn, benchOut], func()) {
 	b.Helper()
 	ctx := context.Background()
 	p := taskrun.NewProcessor(w)
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
-	op := otelop.Define(benchSpec, benchFn, append([]otelop.Option{otelop.WithRegistry(registry.New()), otelop.WithTracerProvider(tp)}, opts...)...)
+	op := benchOp(tp)
 	return op, func() {
 		b.StopTimer()
 		if err := tp.Shutdown(ctx); err != nil {
@@ -294,7 +299,7 @@ func benchWrapperOnly(b *testing.B, in benchIn) {
 	ctx := context.Background()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(noopProcessor{}))
 	defer func() { _ = tp.Shutdown(ctx) }()
-	op := otelop.Define(benchSpec, benchFn, otelop.WithRegistry(registry.New()), otelop.WithTracerProvider(tp))
+	op := benchOp(tp)
 	b.ReportAllocs()
 	for b.Loop() {
 		sinkOut, _ = op.Call(ctx, in)
@@ -384,7 +389,7 @@ func BenchmarkSustained(b *testing.B) {
 			p := taskrun.NewProcessor(c.w(b))
 			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
 			defer func() { _ = tp.Shutdown(ctx) }()
-			op := otelop.Define(benchSpec, benchFn, otelop.WithRegistry(registry.New()), otelop.WithTracerProvider(tp))
+			op := benchOp(tp)
 			in := benchInputs[0].in
 			workers := 2 * runtime.GOMAXPROCS(0)
 			b.ReportAllocs()

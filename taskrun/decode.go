@@ -39,7 +39,7 @@ func FromSpan(s sdktrace.ReadOnlySpan) (run TaskRun, ok bool) {
 // decodeSpan is FromSpan decoding into *run, which must be the zero
 // TaskRun but for an empty Metadata map to reuse: the Processor decodes
 // straight into its batch, with the batch's scratch memory (nil: allocate
-// everything). On false, *run is left zero.
+// everything). On false, *run is left zero but for that emptied map.
 func decodeSpan(run *TaskRun, s sdktrace.ReadOnlySpan, sc *scratch) bool {
 	for _, kv := range s.Attributes() {
 		switch kv.Key {

@@ -54,9 +54,7 @@ func (sc *scratch) raw(s string) json.RawMessage {
 	if sc == nil {
 		return json.RawMessage(s)
 	}
-	start := len(sc.bytes)
-	sc.bytes = append(sc.bytes, s...)
-	return sc.bytes[start:len(sc.bytes):len(sc.bytes)]
+	return appendView(sc, s)
 }
 
 // str returns a string of b.
@@ -64,9 +62,16 @@ func (sc *scratch) str(b []byte) string {
 	if sc == nil || len(b) == 0 {
 		return string(b)
 	}
+	v := appendView(sc, b)
+	return unsafe.String(&v[0], len(v))
+}
+
+// appendView appends v to the scratch bytes and returns the copy, capped
+// so that appending to it cannot write over what follows.
+func appendView[T string | []byte](sc *scratch, v T) []byte {
 	start := len(sc.bytes)
-	sc.bytes = append(sc.bytes, b...)
-	return unsafe.String(&sc.bytes[start], len(b))
+	sc.bytes = append(sc.bytes, v...)
+	return sc.bytes[start:len(sc.bytes):len(sc.bytes)]
 }
 
 // time returns a pointer to a copy of t.
